@@ -1,0 +1,75 @@
+//! Reading request bodies the way SDKs send them: any `Content-Type` (browsers send
+//! `text/plain`, one Node SDK `application/x-www-form-urlencoded`), optionally gzip-compressed,
+//! always within a size limit that also holds after decompression (no gzip bombs).
+
+use crate::error::ApiError;
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, StatusCode};
+use std::io::Read;
+
+/// Segment's limit on a batch request body.
+pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+
+fn too_large(limit: usize, what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the {what} body is larger than the limit of {limit} bytes"),
+    )
+}
+
+/// Reads the body, refusing more than `limit` bytes on the wire or after decompression.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit, "request"));
+    }
+    let raw = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large(limit, "request"))?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let gzip_magic = raw.starts_with(&[0x1f, 0x8b]);
+    match encoding.as_deref() {
+        Some("gzip") | Some("x-gzip") => gunzip(&raw, limit),
+        None | Some("identity") | Some("") if gzip_magic => gunzip(&raw, limit),
+        None | Some("identity") | Some("") => Ok(raw),
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("Content-Encoding `{other}` is not supported; send gzip or no encoding"),
+        )),
+    }
+}
+
+fn gunzip(raw: &[u8], limit: usize) -> Result<Bytes, ApiError> {
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit + 1));
+    flate2::read::MultiGzDecoder::new(raw)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            ApiError::bad_request(
+                "invalid_gzip",
+                format!("the gzip body cannot be decoded: {e}"),
+            )
+        })?;
+    if out.len() > limit {
+        return Err(too_large(limit, "decompressed"));
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Describes a JSON parse failure with its line and column.
+pub fn json_error(e: &serde_json::Error) -> ApiError {
+    let code = if e.is_data() {
+        "wrong_type"
+    } else {
+        "invalid_json"
+    };
+    ApiError::bad_request(code, format!("the body is not valid JSON: {e}"))
+}

@@ -1,0 +1,166 @@
+//! The event debugger: `GET /api/v1/events` lists stored events newest first with filters and
+//! cursor paging; `GET /api/v1/events/stream` tails new events live as Server-Sent Events.
+
+use crate::auth::{authenticate, resolve_workspace, SCOPE_READ};
+use crate::error::ApiError;
+use crate::state::SharedState;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tessera_core::time::parse_iso8601;
+use tessera_store::{EventFilter, StoredEvent};
+
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 1_000;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    workspace: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    event: Option<String>,
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    message_id: Option<String>,
+    source: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn time_param(v: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            parse_iso8601(s)
+                .map_err(|e| ApiError::bad_request("invalid_value", format!("`{name}`: {e}")))
+        })
+        .transpose()
+}
+
+impl EventsQuery {
+    fn filter(&self) -> Result<EventFilter, ApiError> {
+        let before = self
+            .cursor
+            .as_deref()
+            .map(|c| {
+                c.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_value",
+                        "`cursor` is not a cursor this API returned",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(EventFilter {
+            kind: self.kind.clone(),
+            event: self.event.clone(),
+            user_id: self.user_id.clone(),
+            anonymous_id: self.anonymous_id.clone(),
+            message_id: self.message_id.clone(),
+            source_id: self.source.clone(),
+            since: time_param(&self.since, "since")?,
+            until: time_param(&self.until, "until")?,
+            before,
+            after: None,
+        })
+    }
+}
+
+fn event_json(e: &StoredEvent) -> Result<Value, ApiError> {
+    let mut v: Value = serde_json::from_str(&e.body).map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "a stored event is not JSON",
+        )
+    })?;
+    if let Value::Object(m) = &mut v {
+        m.insert("position".into(), json!(e.position));
+        m.insert("sourceId".into(), json!(e.source_id));
+    }
+    Ok(v)
+}
+
+/// `GET /api/v1/events`.
+pub async fn list(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&st, &headers)?;
+    if !caller.has_scope(SCOPE_READ) {
+        return Err(ApiError::forbidden("this token may not read events"));
+    }
+    let ws = resolve_workspace(&st, &caller, &headers, q.workspace.as_deref())?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let filter = q.filter()?;
+    let store = st.store.clone();
+    let rows = tokio::task::spawn_blocking(move || store.list_events(&ws.id, &filter, limit))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "query task failed",
+            )
+        })??;
+    let next_cursor = (rows.len() == limit)
+        .then(|| rows.last().map(|e| e.position.to_string()))
+        .flatten();
+    let events = rows.iter().map(event_json).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({"events": events, "next_cursor": next_cursor})).into_response())
+}
+
+/// `GET /api/v1/events/stream`: the same filters, new events as they are stored.
+pub async fn stream(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&st, &headers)?;
+    if !caller.has_scope(SCOPE_READ) {
+        return Err(ApiError::forbidden("this token may not read events"));
+    }
+    let ws = resolve_workspace(&st, &caller, &headers, q.workspace.as_deref())?;
+    let mut filter = q.filter()?;
+    filter.before = None;
+    filter.after = Some(st.store.log_stats()?.last_position);
+    let store = st.store.clone();
+    let events = futures_util::stream::unfold(
+        (store, ws.id, filter),
+        |(store, ws, mut filter)| async move {
+            loop {
+                let (s, w, f) = (store.clone(), ws.clone(), filter.clone());
+                let rows = tokio::task::spawn_blocking(move || s.list_events(&w, &f, 200))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                if rows.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+                filter.after = rows.first().map(|e| e.position);
+                // Rows come newest first; send them in log order.
+                let batch: Vec<Result<Event, std::convert::Infallible>> = rows
+                    .iter()
+                    .rev()
+                    .filter_map(|e| event_json(e).ok().map(|v| (e.position, v)))
+                    .map(|(pos, v)| Ok(Event::default().id(pos.to_string()).data(v.to_string())))
+                    .collect();
+                return Some((futures_util::stream::iter(batch), (store, ws, filter)));
+            }
+        },
+    );
+    use futures_util::StreamExt;
+    Ok(Sse::new(events.flatten())
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}

@@ -1,0 +1,170 @@
+//! Tessera's HTTP server: the Segment-compatible Tracking API, the admin API, the event
+//! debugger, health checks and Prometheus metrics, over any [`tessera_store::Store`].
+
+pub mod admin_api;
+pub mod auth;
+pub mod body;
+pub mod bootstrap;
+pub mod debugger;
+pub mod error;
+pub mod ids;
+pub mod metrics;
+pub mod state;
+pub mod tracking;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use metrics::Metrics;
+pub use state::{AppState, SharedState};
+
+/// The OpenAPI document of every endpoint, served at `/api/v1/openapi.json`.
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// Builds the router with every route of the server.
+pub fn router(state: SharedState) -> Router {
+    let tracking = Router::new()
+        .route("/v1/{endpoint}", post(tracking::post))
+        .route("/v1/pixel/{endpoint}", get(tracking::pixel))
+        .layer(axum::middleware::from_fn(tracking::cors));
+    let admin = Router::new()
+        .route(
+            "/api/v1/workspaces",
+            get(admin_api::list_workspaces).post(admin_api::create_workspace),
+        )
+        .route(
+            "/api/v1/workspaces/{id}",
+            get(admin_api::get_workspace).delete(admin_api::delete_workspace),
+        )
+        .route(
+            "/api/v1/sources",
+            get(admin_api::list_sources).post(admin_api::create_source),
+        )
+        .route(
+            "/api/v1/sources/{id}",
+            get(admin_api::get_source)
+                .patch(admin_api::patch_source)
+                .delete(admin_api::delete_source),
+        )
+        .route(
+            "/api/v1/sources/{id}/{action}",
+            post(admin_api::source_action),
+        )
+        .route(
+            "/api/v1/tokens",
+            get(admin_api::list_tokens).post(admin_api::create_token),
+        )
+        .route(
+            "/api/v1/tokens/{id}",
+            axum::routing::delete(admin_api::delete_token),
+        )
+        .route("/api/v1/events", get(debugger::list))
+        .route("/api/v1/events/stream", get(debugger::stream))
+        .route("/api/v1/openapi.json", get(openapi));
+    Router::new()
+        .merge(tracking)
+        .merge(admin)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe_latency,
+        ))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then waits for in-flight requests (each of which waits for
+/// its commit) and stops the store, so that everything acknowledged is on disk.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+async fn observe_latency(
+    State(st): State<SharedState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let class = match req.uri().path() {
+        p if p.starts_with("/v1/") => metrics::RouteClass::Tracking,
+        p if p.starts_with("/api/") => metrics::RouteClass::Admin,
+        _ => metrics::RouteClass::Other,
+    };
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    st.metrics.observe_request(class, started.elapsed());
+    resp
+}
+
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// Ready when the store answers a read.
+async fn readyz(State(st): State<SharedState>) -> Result<Response, error::ApiError> {
+    let stats = st.store.log_stats()?;
+    Ok(
+        axum::Json(serde_json::json!({"status": "ready", "log_position": stats.last_position}))
+            .into_response(),
+    )
+}
+
+async fn metrics_text(State(st): State<SharedState>) -> Result<Response, error::ApiError> {
+    let stats = st.store.log_stats()?;
+    let text = st.metrics.render(stats.last_position, stats.bytes_on_disk);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no endpoint at {}", uri.path()),
+    )
+}
+
+/// Builds the shared state for `store`.
+pub fn app_state(
+    store: Arc<dyn tessera_store::Store>,
+    metrics: Arc<Metrics>,
+    default_workspace: String,
+) -> SharedState {
+    Arc::new(AppState::new(store, metrics, default_workspace))
+}

@@ -1,0 +1,171 @@
+//! Prometheus metrics, kept in atomics and rendered in the text exposition format.
+//!
+//! Hand-rolled rather than pulled from a metrics crate: the set is small and fixed, and this
+//! keeps the hot path to a few relaxed atomic adds.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.counts[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(d.as_micros() as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, le) in BUCKETS.iter().enumerate() {
+            cumulative += self.counts[i].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// The route families request latency is reported by.
+#[derive(Debug, Clone, Copy)]
+pub enum RouteClass {
+    Tracking,
+    Admin,
+    Other,
+}
+
+/// Every metric the server exports.
+#[derive(Default)]
+pub struct Metrics {
+    pub events_accepted: AtomicU64,
+    pub events_duplicate: AtomicU64,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    pub commits: AtomicU64,
+    pub commit_latency: Histogram,
+    tracking_latency: Histogram,
+    admin_latency: Histogram,
+    other_latency: Histogram,
+}
+
+impl Metrics {
+    /// Counts `n` events rejected for `reason` (an error code).
+    pub fn reject(&self, reason: &'static str, n: u64) {
+        *self
+            .rejected
+            .lock()
+            .expect("metrics poisoned")
+            .entry(reason)
+            .or_default() += n;
+    }
+
+    pub fn rejected_by_reason(&self) -> BTreeMap<&'static str, u64> {
+        self.rejected.lock().expect("metrics poisoned").clone()
+    }
+
+    pub fn observe_request(&self, class: RouteClass, d: Duration) {
+        match class {
+            RouteClass::Tracking => &self.tracking_latency,
+            RouteClass::Admin => &self.admin_latency,
+            RouteClass::Other => &self.other_latency,
+        }
+        .observe(d)
+    }
+
+    /// The exposition text; `log_position` and `log_bytes` are read from the store by the caller.
+    pub fn render(&self, log_position: i64, log_bytes: u64) -> String {
+        let mut o = String::with_capacity(4096);
+        o.push_str("# HELP tessera_events_accepted_total Events appended to the log.\n# TYPE tessera_events_accepted_total counter\n");
+        let _ = writeln!(
+            o,
+            "tessera_events_accepted_total {}",
+            self.events_accepted.load(Relaxed)
+        );
+        o.push_str("# HELP tessera_events_duplicate_total Events dropped because their messageId was already in the log.\n# TYPE tessera_events_duplicate_total counter\n");
+        let _ = writeln!(
+            o,
+            "tessera_events_duplicate_total {}",
+            self.events_duplicate.load(Relaxed)
+        );
+        o.push_str("# HELP tessera_events_rejected_total Events refused, by reason.\n# TYPE tessera_events_rejected_total counter\n");
+        for (reason, n) in self.rejected_by_reason() {
+            let _ = writeln!(
+                o,
+                "tessera_events_rejected_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        o.push_str("# HELP tessera_http_request_duration_seconds Request latency by route family.\n# TYPE tessera_http_request_duration_seconds histogram\n");
+        for (route, h) in [
+            ("tracking", &self.tracking_latency),
+            ("admin", &self.admin_latency),
+            ("other", &self.other_latency),
+        ] {
+            h.render(
+                &mut o,
+                "tessera_http_request_duration_seconds",
+                &format!("route=\"{route}\""),
+            );
+        }
+        o.push_str("# HELP tessera_log_commit_duration_seconds Time of one group commit, fsync included.\n# TYPE tessera_log_commit_duration_seconds histogram\n");
+        self.commit_latency
+            .render(&mut o, "tessera_log_commit_duration_seconds", "");
+        o.push_str("# HELP tessera_log_commits_total Group commits of the event log.\n# TYPE tessera_log_commits_total counter\n");
+        let _ = writeln!(
+            o,
+            "tessera_log_commits_total {}",
+            self.commits.load(Relaxed)
+        );
+        o.push_str("# HELP tessera_log_position Highest position in the event log.\n# TYPE tessera_log_position gauge\n");
+        let _ = writeln!(o, "tessera_log_position {log_position}");
+        o.push_str("# HELP tessera_log_bytes Bytes of the event log's files on disk.\n# TYPE tessera_log_bytes gauge\n");
+        let _ = writeln!(o, "tessera_log_bytes {log_bytes}");
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.commit_latency.observe(Duration::from_micros(300));
+        m.commit_latency.observe(Duration::from_millis(30));
+        m.reject("invalid_json", 2);
+        let text = m.render(7, 100);
+        assert!(text.contains("tessera_log_commit_duration_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(text.contains("tessera_log_commit_duration_seconds_bucket{le=\"0.05\"} 2"));
+        assert!(text.contains("tessera_log_commit_duration_seconds_count 2"));
+        assert!(text.contains("tessera_events_rejected_total{reason=\"invalid_json\"} 2"));
+        assert!(text.contains("tessera_log_position 7"));
+    }
+}

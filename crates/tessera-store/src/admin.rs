@@ -1,0 +1,185 @@
+//! Workspaces, sources and API tokens: the small, rarely written registry beside the log.
+
+use crate::{Source, StoreError, Token, Workspace};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+pub(crate) fn create_workspace(c: &Connection, ws: &Workspace) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![ws.id, ws.name, ws.created_at],
+    )
+    .map_err(|e| StoreError::conflict_on_unique(e, &format!("workspace {}", ws.id)))?;
+    Ok(())
+}
+
+fn workspace_row(r: &Row<'_>) -> rusqlite::Result<Workspace> {
+    Ok(Workspace {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+    })
+}
+
+pub(crate) fn list_workspaces(c: &Connection) -> Result<Vec<Workspace>, StoreError> {
+    let mut st =
+        c.prepare_cached("SELECT id, name, created_at FROM workspaces ORDER BY created_at, id")?;
+    let rows = st.query_map([], workspace_row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub(crate) fn get_workspace(c: &Connection, id: &str) -> Result<Option<Workspace>, StoreError> {
+    Ok(
+        c.prepare_cached("SELECT id, name, created_at FROM workspaces WHERE id = ?1")?
+            .query_row([id], workspace_row)
+            .optional()?,
+    )
+}
+
+pub(crate) fn delete_workspace(c: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(c.execute("DELETE FROM workspaces WHERE id = ?1", [id])? > 0)
+}
+
+const SOURCE_COLUMNS: &str = "id, workspace_id, name, write_key, enabled, created_at, updated_at";
+
+fn source_row(r: &Row<'_>) -> rusqlite::Result<Source> {
+    Ok(Source {
+        id: r.get(0)?,
+        workspace_id: r.get(1)?,
+        name: r.get(2)?,
+        write_key: r.get(3)?,
+        enabled: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+pub(crate) fn create_source(c: &Connection, s: &Source) -> Result<(), StoreError> {
+    c.execute(
+        &format!("INSERT INTO sources ({SOURCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![
+            s.id,
+            s.workspace_id,
+            s.name,
+            s.write_key,
+            s.enabled,
+            s.created_at,
+            s.updated_at
+        ],
+    )
+    .map_err(|e| StoreError::conflict_on_unique(e, "a source with this id or write key"))?;
+    Ok(())
+}
+
+pub(crate) fn list_sources(c: &Connection, workspace_id: &str) -> Result<Vec<Source>, StoreError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {SOURCE_COLUMNS} FROM sources WHERE workspace_id = ?1 ORDER BY created_at, id"
+    ))?;
+    let rows = st
+        .query_map([workspace_id], source_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub(crate) fn get_source(
+    c: &Connection,
+    workspace_id: &str,
+    id: &str,
+) -> Result<Option<Source>, StoreError> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {SOURCE_COLUMNS} FROM sources WHERE workspace_id = ?1 AND id = ?2"
+    ))?
+    .query_row([workspace_id, id], source_row)
+    .optional()?)
+}
+
+pub(crate) fn source_by_write_key(c: &Connection, key: &str) -> Result<Option<Source>, StoreError> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {SOURCE_COLUMNS} FROM sources WHERE write_key = ?1"
+    ))?
+    .query_row([key], source_row)
+    .optional()?)
+}
+
+pub(crate) fn update_source(c: &Connection, s: &Source) -> Result<bool, StoreError> {
+    let n = c
+        .execute(
+            "UPDATE sources SET name = ?3, write_key = ?4, enabled = ?5, updated_at = ?6
+             WHERE workspace_id = ?1 AND id = ?2",
+            params![
+                s.workspace_id,
+                s.id,
+                s.name,
+                s.write_key,
+                s.enabled,
+                s.updated_at
+            ],
+        )
+        .map_err(|e| StoreError::conflict_on_unique(e, "a source with this write key"))?;
+    Ok(n > 0)
+}
+
+pub(crate) fn delete_source(
+    c: &Connection,
+    workspace_id: &str,
+    id: &str,
+) -> Result<bool, StoreError> {
+    Ok(c.execute(
+        "DELETE FROM sources WHERE workspace_id = ?1 AND id = ?2",
+        [workspace_id, id],
+    )? > 0)
+}
+
+fn token_row(r: &Row<'_>) -> rusqlite::Result<Token> {
+    let scopes: String = r.get(2)?;
+    Ok(Token {
+        id: r.get(0)?,
+        workspace_id: r.get(1)?,
+        scopes: scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        name: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+pub(crate) fn create_token(c: &Connection, t: &Token, secret_hash: &str) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO tokens (id, secret_hash, workspace_id, scopes, name, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            t.id,
+            secret_hash,
+            t.workspace_id,
+            t.scopes.join(","),
+            t.name,
+            t.created_at
+        ],
+    )
+    .map_err(|e| StoreError::conflict_on_unique(e, "a token with this id or secret"))?;
+    Ok(())
+}
+
+pub(crate) fn token_by_hash(
+    c: &Connection,
+    secret_hash: &str,
+) -> Result<Option<Token>, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT id, workspace_id, scopes, name, created_at FROM tokens WHERE secret_hash = ?1",
+    )?
+    .query_row([secret_hash], token_row)
+    .optional()?)
+}
+
+pub(crate) fn list_tokens(c: &Connection) -> Result<Vec<Token>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT id, workspace_id, scopes, name, created_at FROM tokens ORDER BY created_at, id",
+    )?;
+    let rows = st.query_map([], token_row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub(crate) fn delete_token(c: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(c.execute("DELETE FROM tokens WHERE id = ?1", [id])? > 0)
+}

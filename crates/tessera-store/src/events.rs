@@ -1,0 +1,59 @@
+//! Reading the event log: the debugger's filtered, newest-first listing.
+
+use crate::{EventFilter, StoreError, StoredEvent};
+use rusqlite::types::Value;
+use rusqlite::Connection;
+
+pub(crate) fn list_events(
+    c: &Connection,
+    workspace_id: &str,
+    f: &EventFilter,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut sql =
+        String::from("SELECT position, source_id, body FROM events WHERE workspace_id = ?");
+    let mut args: Vec<Value> = vec![Value::Text(workspace_id.to_string())];
+    let mut eq = |column: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND {column} = ?"));
+            args.push(Value::Text(v.clone()));
+        }
+    };
+    eq("type", &f.kind);
+    eq("event", &f.event);
+    eq("user_id", &f.user_id);
+    eq("anonymous_id", &f.anonymous_id);
+    eq("message_id", &f.message_id);
+    eq("source_id", &f.source_id);
+    let mut bound = |cond: &str, v: Option<i64>| {
+        if let Some(v) = v {
+            sql.push_str(cond);
+            args.push(Value::Integer(v));
+        }
+    };
+    bound(" AND received_at >= ?", f.since);
+    bound(" AND received_at < ?", f.until);
+    bound(" AND position < ?", f.before);
+    bound(" AND position > ?", f.after);
+    sql.push_str(" ORDER BY position DESC LIMIT ?");
+    args.push(Value::Integer(limit as i64));
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(StoredEvent {
+                position: r.get(0)?,
+                source_id: r.get(1)?,
+                body: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub(crate) fn last_position(c: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        c.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+            r.get(0)
+        })?,
+    )
+}

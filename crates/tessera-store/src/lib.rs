@@ -1,0 +1,126 @@
+//! Tessera's storage layer: the durable, ordered event log and the workspace/source/token
+//! registry, behind the [`Store`] trait so that the embedded SQLite backend and (later) the
+//! PostgreSQL backend are interchangeable.
+//!
+//! Writes to the log go through a group-commit writer: many concurrent appends share one
+//! transaction and one fsync, and each caller is told the outcome only after that fsync.
+
+mod admin;
+mod error;
+mod events;
+mod log_writer;
+mod pool;
+mod schema;
+mod sqlite;
+
+pub use error::StoreError;
+pub use log_writer::{AppendBatch, AppendCallback, AppendOutcome, CommitObserver};
+pub use schema::SCHEMA_VERSION;
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+use tessera_core::Millis;
+
+/// A workspace: the unit of data isolation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// A source: one place events come from, authenticated by its write key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub write_key: String,
+    pub enabled: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// An API token as stored: only a hash of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: String,
+    /// `None`: valid for every workspace (the bootstrap admin token).
+    pub workspace_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// One event as read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub position: i64,
+    pub source_id: String,
+    pub body: String,
+}
+
+/// Filters of the event debugger; every field narrows the result.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub kind: Option<String>,
+    pub event: Option<String>,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub message_id: Option<String>,
+    pub source_id: Option<String>,
+    /// Inclusive lower bound on `receivedAt`.
+    pub since: Option<Millis>,
+    /// Exclusive upper bound on `receivedAt`.
+    pub until: Option<Millis>,
+    /// Only positions strictly below this one (the paging cursor).
+    pub before: Option<i64>,
+    /// Only positions strictly above this one (live tail).
+    pub after: Option<i64>,
+}
+
+/// Size figures of the log, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogStats {
+    pub last_position: i64,
+    pub bytes_on_disk: u64,
+}
+
+/// Everything the server needs from storage. Implemented by [`SqliteStore`].
+pub trait Store: Send + Sync + 'static {
+    /// Queues a batch for the next group commit. `Err(Overloaded)` when the queue is full;
+    /// otherwise `done` is called exactly once, after the commit's fsync (or its failure).
+    fn append(&self, batch: AppendBatch, done: AppendCallback) -> Result<(), StoreError>;
+    /// Like [`Store::append`], but waits for room in the queue instead of answering
+    /// `Overloaded` (for bulk imports, which have no client to push back on).
+    fn append_blocking(&self, batch: AppendBatch, done: AppendCallback) -> Result<(), StoreError>;
+
+    fn create_workspace(&self, ws: &Workspace) -> Result<(), StoreError>;
+    fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+    fn get_workspace(&self, id: &str) -> Result<Option<Workspace>, StoreError>;
+    fn delete_workspace(&self, id: &str) -> Result<bool, StoreError>;
+
+    fn create_source(&self, src: &Source) -> Result<(), StoreError>;
+    fn list_sources(&self, workspace_id: &str) -> Result<Vec<Source>, StoreError>;
+    fn get_source(&self, workspace_id: &str, id: &str) -> Result<Option<Source>, StoreError>;
+    fn source_by_write_key(&self, write_key: &str) -> Result<Option<Source>, StoreError>;
+    /// Replaces name, write key and enabled flag; `false` when no such source.
+    fn update_source(&self, src: &Source) -> Result<bool, StoreError>;
+    fn delete_source(&self, workspace_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    fn create_token(&self, token: &Token, secret_hash: &str) -> Result<(), StoreError>;
+    fn token_by_hash(&self, secret_hash: &str) -> Result<Option<Token>, StoreError>;
+    fn list_tokens(&self) -> Result<Vec<Token>, StoreError>;
+    fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Events of a workspace, newest first.
+    fn list_events(
+        &self,
+        workspace_id: &str,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    fn log_stats(&self) -> Result<LogStats, StoreError>;
+
+    /// Stops accepting appends, commits everything queued and waits for the writer to finish.
+    fn shutdown(&self);
+}

@@ -1,0 +1,196 @@
+//! The embedded backend: one SQLite database file in WAL mode inside the data directory.
+
+use crate::log_writer::{self, Job};
+use crate::pool::ReadPool;
+use crate::{
+    admin, events, schema, AppendBatch, AppendCallback, CommitObserver, EventFilter, LogStats,
+    Source, Store, StoreError, StoredEvent, Token, Workspace,
+};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+/// Tuning of the embedded store.
+#[derive(Clone, Default)]
+pub struct SqliteOptions {
+    /// How many appends may wait for the next commit before `append` answers `Overloaded`.
+    /// Zero means the default (1,024).
+    pub queue_depth: usize,
+    /// Told about every group commit (for metrics).
+    pub commit_observer: Option<CommitObserver>,
+}
+
+/// The embedded store: `tessera.db` in the data directory.
+pub struct SqliteStore {
+    db_path: PathBuf,
+    /// Serialises the rare admin writes; the log has its own connection in the writer thread.
+    admin_conn: Mutex<Connection>,
+    readers: ReadPool,
+    log_tx: Mutex<Option<SyncSender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir` and starts its log writer.
+    pub fn open(data_dir: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let db_path = data_dir.join("tessera.db");
+        let mut admin_conn = open_writer(&db_path)?;
+        schema::migrate(&mut admin_conn)?;
+        let log_conn = open_writer(&db_path)?;
+        let depth = if options.queue_depth == 0 {
+            1024
+        } else {
+            options.queue_depth
+        };
+        let (tx, rx) = sync_channel(depth);
+        let observer = options.commit_observer.clone();
+        let writer = std::thread::Builder::new()
+            .name("event-log-writer".into())
+            .spawn(move || log_writer::run(log_conn, rx, observer))
+            .map_err(|source| StoreError::DataDir {
+                path: data_dir.display().to_string(),
+                source,
+            })?;
+        Ok(SqliteStore {
+            readers: ReadPool::new(&db_path),
+            db_path,
+            admin_conn: Mutex::new(admin_conn),
+            log_tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// The database file, for operators who want to look inside with `sqlite3`.
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    fn admin<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&self.admin_conn.lock().expect("admin connection poisoned"))
+    }
+}
+
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL + synchronous=FULL: a commit returns only after the WAL is fsync'd.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -64_000)?;
+    Ok(conn)
+}
+
+impl Store for SqliteStore {
+    fn append(&self, batch: AppendBatch, done: AppendCallback) -> Result<(), StoreError> {
+        let guard = self.log_tx.lock().expect("log sender poisoned");
+        let Some(tx) = guard.as_ref() else {
+            return Err(StoreError::ShuttingDown);
+        };
+        match tx.try_send((batch, done)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(StoreError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::ShuttingDown),
+        }
+    }
+
+    fn append_blocking(&self, batch: AppendBatch, done: AppendCallback) -> Result<(), StoreError> {
+        // Clone the sender so waiting for room does not hold the lock that shutdown takes.
+        let tx = self.log_tx.lock().expect("log sender poisoned").clone();
+        let tx = tx.ok_or(StoreError::ShuttingDown)?;
+        tx.send((batch, done)).map_err(|_| StoreError::ShuttingDown)
+    }
+
+    fn create_workspace(&self, ws: &Workspace) -> Result<(), StoreError> {
+        self.admin(|c| admin::create_workspace(c, ws))
+    }
+    fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        self.readers.with(admin::list_workspaces)
+    }
+    fn get_workspace(&self, id: &str) -> Result<Option<Workspace>, StoreError> {
+        self.readers.with(|c| admin::get_workspace(c, id))
+    }
+    fn delete_workspace(&self, id: &str) -> Result<bool, StoreError> {
+        self.admin(|c| admin::delete_workspace(c, id))
+    }
+    fn create_source(&self, src: &Source) -> Result<(), StoreError> {
+        self.admin(|c| admin::create_source(c, src))
+    }
+    fn list_sources(&self, workspace_id: &str) -> Result<Vec<Source>, StoreError> {
+        self.readers.with(|c| admin::list_sources(c, workspace_id))
+    }
+    fn get_source(&self, workspace_id: &str, id: &str) -> Result<Option<Source>, StoreError> {
+        self.readers
+            .with(|c| admin::get_source(c, workspace_id, id))
+    }
+    fn source_by_write_key(&self, write_key: &str) -> Result<Option<Source>, StoreError> {
+        self.readers
+            .with(|c| admin::source_by_write_key(c, write_key))
+    }
+    fn update_source(&self, src: &Source) -> Result<bool, StoreError> {
+        self.admin(|c| admin::update_source(c, src))
+    }
+    fn delete_source(&self, workspace_id: &str, id: &str) -> Result<bool, StoreError> {
+        self.admin(|c| admin::delete_source(c, workspace_id, id))
+    }
+    fn create_token(&self, token: &Token, secret_hash: &str) -> Result<(), StoreError> {
+        self.admin(|c| admin::create_token(c, token, secret_hash))
+    }
+    fn token_by_hash(&self, secret_hash: &str) -> Result<Option<Token>, StoreError> {
+        self.readers.with(|c| admin::token_by_hash(c, secret_hash))
+    }
+    fn list_tokens(&self) -> Result<Vec<Token>, StoreError> {
+        self.readers.with(admin::list_tokens)
+    }
+    fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
+        self.admin(|c| admin::delete_token(c, id))
+    }
+    fn list_events(
+        &self,
+        workspace_id: &str,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.readers
+            .with(|c| events::list_events(c, workspace_id, filter, limit))
+    }
+    fn log_stats(&self) -> Result<LogStats, StoreError> {
+        let last_position = self.readers.with(events::last_position)?;
+        let bytes_on_disk = ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut p = self.db_path.clone().into_os_string();
+                p.push(suffix);
+                std::fs::metadata(p).ok()
+            })
+            .map(|m| m.len())
+            .sum();
+        Ok(LogStats {
+            last_position,
+            bytes_on_disk,
+        })
+    }
+
+    fn shutdown(&self) {
+        // Dropping the sender lets the writer drain its queue, commit, and exit.
+        self.log_tx.lock().expect("log sender poisoned").take();
+        if let Some(handle) = self.writer.lock().expect("writer handle poisoned").take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

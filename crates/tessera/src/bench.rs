@@ -1,0 +1,328 @@
+//! `tessera bench ingest`: a load generator for the Tracking API. It drives `/v1/batch` on
+//! loopback over many kept-alive connections with N-event batches, and prints events/s
+//! durably acknowledged, request latency percentiles, the server's peak memory and CPU, and
+//! the group-commit figures that say where the time goes.
+//!
+//! Without `--url` it starts `tessera serve` itself on a fresh data directory, so the figures
+//! are of a cold, empty store and of the server process alone.
+
+use crate::minihttp::{basic_auth, request, Conn};
+use clap::{Args, Subcommand};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Ingest throughput and latency of the Tracking API.
+    Ingest(IngestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// host:port of a running server; when absent one is started on a temporary data dir.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Write key to use with --url.
+    #[arg(long, requires = "url")]
+    pub write_key: Option<String>,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Events per batch request.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Data directory of the started server [default: a new temporary directory].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn run(cmd: BenchCommand) -> Result<(), String> {
+    match cmd {
+        BenchCommand::Ingest(args) => ingest(args),
+    }
+}
+
+/// A `tessera serve` child process, stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    data_dir: PathBuf,
+    owns_dir: bool,
+}
+
+impl Server {
+    fn start(data_dir: Option<PathBuf>, token: &str) -> Result<Server, String> {
+        let (data_dir, owns_dir) = match data_dir {
+            Some(d) => (d, false),
+            None => (
+                std::env::temp_dir().join(format!(
+                    "tessera-bench-{}-{}",
+                    std::process::id(),
+                    random_u64()
+                )),
+                true,
+            ),
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let child = Command::new(exe)
+            .args(["serve", "--listen", &addr, "--data-dir"])
+            .arg(&data_dir)
+            .env("TESSERA_ADMIN_TOKEN", token)
+            .env("TESSERA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the server: {e}"))?;
+        let server = Server {
+            child,
+            addr,
+            data_dir,
+            owns_dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if request(&server.addr, "GET", "/healthz", &[], b"").is_ok_and(|r| r.status == 200) {
+                return Ok(server);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("the server did not become healthy within 30 s".into())
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("no random source");
+    u64::from_le_bytes(b)
+}
+
+/// Reads `VmHWM` (peak resident memory) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// One batch body with unique message ids: realistic track calls of about 400 bytes each.
+fn batch_body(buf: &mut String, run: u64, conn: usize, seq: u64, n: usize) {
+    buf.clear();
+    buf.push_str("{\"batch\":[");
+    for i in 0..n {
+        if i > 0 {
+            buf.push(',');
+        }
+        let user = (seq as usize * n + i) % 100_000;
+        let _ = write!(
+            buf,
+            "{{\"type\":\"track\",\"event\":\"Product Viewed\",\"userId\":\"user-{user}\",\
+             \"anonymousId\":\"anon-{conn}-{user}\",\"messageId\":\"bench-{run:x}-{conn}-{seq}-{i}\",\
+             \"timestamp\":\"2026-11-23T10:00:00.000Z\",\"properties\":{{\"product_id\":\"p-{i}\",\
+             \"price\":19.99,\"currency\":\"EUR\",\"category\":\"shoes\"}},\"context\":{{\"ip\":\
+             \"203.0.113.7\",\"userAgent\":\"Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0\",\
+             \"library\":{{\"name\":\"tessera-bench\",\"version\":\"1\"}}}}}}"
+        );
+    }
+    buf.push_str("],\"sentAt\":\"2026-11-23T10:00:00.100Z\"}");
+}
+
+fn ingest(args: IngestArgs) -> Result<(), String> {
+    let token = format!("bench-{:x}", random_u64());
+    let server = match &args.url {
+        Some(_) => None,
+        None => Some(Server::start(args.data_dir.clone(), &token)?),
+    };
+    let addr = args
+        .url
+        .clone()
+        .map(|u| {
+            u.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .or_else(|| server.as_ref().map(|s| s.addr.clone()))
+        .expect("either --url or a started server");
+    let write_key = match (&args.write_key, &server) {
+        (Some(k), _) => k.clone(),
+        (None, Some(_)) => {
+            let auth = format!("Bearer {token}");
+            let r = request(
+                &addr,
+                "POST",
+                "/api/v1/sources",
+                &[("Authorization", &auth)],
+                br#"{"name":"bench"}"#,
+            )
+            .map_err(|e| e.to_string())?;
+            r.json()["write_key"]
+                .as_str()
+                .ok_or(format!("cannot create a source: {}", r.text()))?
+                .to_string()
+        }
+        (None, None) => return Err("--url needs --write-key".into()),
+    };
+    let auth = basic_auth(&write_key);
+    let run = random_u64();
+    let cpu_before = server.as_ref().and_then(|s| cpu_seconds(s.pid()));
+    let acked = Arc::new(AtomicU64::new(0));
+    let throttled = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.duration);
+    println!(
+        "bench ingest: {} connections, {}-event batches, {} s against {addr}",
+        args.connections, args.batch, args.duration
+    );
+    let workers: Vec<_> = (0..args.connections)
+        .map(|conn_no| {
+            let (addr, auth) = (addr.clone(), auth.clone());
+            let (acked, throttled, failed) = (acked.clone(), throttled.clone(), failed.clone());
+            let batch = args.batch;
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let Ok(mut conn) = Conn::connect(&addr) else {
+                    failed.fetch_add(1, Relaxed);
+                    return latencies;
+                };
+                let mut body = String::new();
+                let mut seq = 0u64;
+                while Instant::now() < deadline {
+                    batch_body(&mut body, run, conn_no, seq, batch);
+                    let t = Instant::now();
+                    let headers = [
+                        ("Authorization", auth.as_str()),
+                        ("Content-Type", "application/json"),
+                    ];
+                    match conn.send("POST", "/v1/batch", &headers, body.as_bytes()) {
+                        Ok(r) if r.status == 200 => {
+                            latencies.push(t.elapsed().as_micros() as u32);
+                            acked.fetch_add(batch as u64, Relaxed);
+                            seq += 1;
+                        }
+                        Ok(r) if r.status == 429 => {
+                            throttled.fetch_add(1, Relaxed);
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        _ => {
+                            failed.fetch_add(1, Relaxed);
+                            match Conn::connect(&addr) {
+                                Ok(c) => conn = c,
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<u32> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap_or_default())
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i] as f64 / 1000.0
+    };
+    let events = acked.load(Relaxed);
+    println!("events acknowledged: {events} in {elapsed:.1} s");
+    println!(
+        "throughput:          {:.0} events/s ({:.0} requests/s)",
+        events as f64 / elapsed,
+        latencies.len() as f64 / elapsed
+    );
+    println!(
+        "latency per batch:   p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!(
+        "throttled (429):     {}   failed: {}",
+        throttled.load(Relaxed),
+        failed.load(Relaxed)
+    );
+    if let Ok(m) = request(&addr, "GET", "/metrics", &[], b"") {
+        let text = m.text();
+        let commits = metric(&text, "tessera_log_commits_total");
+        let commit_sum = metric(&text, "tessera_log_commit_duration_seconds_sum");
+        if commits > 0.0 {
+            println!(
+                "group commits:       {commits:.0} ({:.0} events each, {:.2} ms each incl. fsync; the log writer was busy {:.0}% of the time)",
+                events as f64 / commits,
+                commit_sum / commits * 1000.0,
+                commit_sum / elapsed * 100.0
+            );
+        }
+    }
+    if let Some(s) = &server {
+        if let (Some(before), Some(after)) = (cpu_before, cpu_seconds(s.pid())) {
+            println!(
+                "server CPU:          {:.2} cores busy on average",
+                (after - before) / elapsed
+            );
+        }
+        if let Some(kib) = peak_rss_kib(s.pid()) {
+            println!("server peak memory:  {:.1} MiB", kib as f64 / 1024.0);
+        }
+    }
+    if events == 0 {
+        return Err("no event was acknowledged".into());
+    }
+    Ok(())
+}
