@@ -8,6 +8,8 @@ use thiserror::Error;
 pub enum MessageError {
     #[error("the message is not a JSON object")]
     NotAnObject,
+    #[error("the message is not valid JSON: {0}")]
+    InvalidJson(String),
     #[error("field `{0}` is required")]
     MissingField(&'static str),
     #[error("a userId or an anonymousId is required")]
@@ -35,6 +37,7 @@ impl MessageError {
     pub fn code(&self) -> &'static str {
         match self {
             MessageError::NotAnObject => "not_an_object",
+            MessageError::InvalidJson(_) => "invalid_json",
             MessageError::MissingField(_) => "missing_field",
             MessageError::MissingIdentity => "missing_identity",
             MessageError::WrongType { .. } => "wrong_type",

@@ -66,10 +66,19 @@ fn gunzip(raw: &[u8], limit: usize) -> Result<Bytes, ApiError> {
 
 /// Describes a JSON parse failure with its line and column.
 pub fn json_error(e: &serde_json::Error) -> ApiError {
-    let code = if e.is_data() {
-        "wrong_type"
+    if !e.is_data() {
+        return ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"));
+    }
+    let text = e.to_string();
+    let code = if text.starts_with("unknown field") {
+        "unknown_field"
+    } else if text.starts_with("missing field") {
+        "missing_field"
     } else {
-        "invalid_json"
+        "wrong_type"
     };
-    ApiError::bad_request(code, format!("the body is not valid JSON: {e}"))
+    ApiError::bad_request(
+        code,
+        format!("the body does not have the expected shape: {e}"),
+    )
 }

@@ -205,7 +205,7 @@ async fn ingest_batch(
     let mut rejected = Vec::new();
     for (index, raw) in items.iter().enumerate() {
         let result = serde_json::from_str::<Value>(raw.get())
-            .map_err(|_| MessageError::NotAnObject)
+            .map_err(|e| MessageError::InvalidJson(e.to_string()))
             .and_then(|v| normalize(v, raw.get().len(), &ctx, || ids.next_id()));
         match result {
             Ok(e) => events.push(e),

@@ -6,6 +6,7 @@
 //! transaction and one fsync, and each caller is told the outcome only after that fsync.
 
 mod admin;
+mod checkpointer;
 mod error;
 mod events;
 mod log_writer;

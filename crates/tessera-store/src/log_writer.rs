@@ -9,7 +9,7 @@
 
 use crate::StoreError;
 use rusqlite::{params, Connection};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use tessera_core::NormalizedEvent;
 
@@ -42,14 +42,9 @@ const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 pub(crate) fn run(mut conn: Connection, rx: Receiver<Job>, observer: Option<CommitObserver>) {
     let mut jobs: Vec<Job> = Vec::new();
     loop {
-        // Wait for work; wake up periodically so a quiet log still checkpoints its WAL.
-        match rx.recv_timeout(Duration::from_secs(5)) {
+        match rx.recv() {
             Ok(job) => jobs.push(job),
-            Err(RecvTimeoutError::Timeout) => {
-                checkpoint(&conn);
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(_) => break,
         }
         let mut count = jobs[0].0.events.len();
         while count < MAX_EVENTS_PER_COMMIT {
@@ -81,7 +76,10 @@ pub(crate) fn run(mut conn: Connection, rx: Receiver<Job>, observer: Option<Comm
             }
         }
     }
-    checkpoint(&conn);
+    // A clean stop leaves an empty WAL, so the database file alone holds everything.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "final WAL checkpoint failed");
+    }
     tracing::info!("event log writer stopped");
 }
 
@@ -117,11 +115,4 @@ fn write_all(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<AppendOutcome>, 
     }
     tx.commit()?;
     Ok(outcomes)
-}
-
-fn checkpoint(conn: &Connection) {
-    // PASSIVE never blocks readers; the WAL is otherwise checkpointed automatically.
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-        tracing::warn!(error = %e, "WAL checkpoint failed");
-    }
 }

@@ -1,5 +1,6 @@
 //! The embedded backend: one SQLite database file in WAL mode inside the data directory.
 
+use crate::checkpointer;
 use crate::log_writer::{self, Job};
 use crate::pool::ReadPool;
 use crate::{
@@ -30,6 +31,8 @@ pub struct SqliteStore {
     readers: ReadPool,
     log_tx: Mutex<Option<SyncSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Dropping it stops the checkpointer thread.
+    checkpoint_stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 impl SqliteStore {
@@ -43,6 +46,23 @@ impl SqliteStore {
         let mut admin_conn = open_writer(&db_path)?;
         schema::migrate(&mut admin_conn)?;
         let log_conn = open_writer(&db_path)?;
+        // Checkpoints happen on their own thread (see `checkpointer`), never at commit.
+        log_conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (checkpoint_stop, stop_rx) = std::sync::mpsc::channel();
+        let checkpoint_conn = open_writer(&db_path)?;
+        std::thread::Builder::new()
+            .name("wal-checkpointer".into())
+            .spawn(move || {
+                checkpointer::run(
+                    checkpoint_conn,
+                    stop_rx,
+                    std::time::Duration::from_millis(500),
+                )
+            })
+            .map_err(|source| StoreError::DataDir {
+                path: data_dir.display().to_string(),
+                source,
+            })?;
         let depth = if options.queue_depth == 0 {
             1024
         } else {
@@ -63,6 +83,7 @@ impl SqliteStore {
             admin_conn: Mutex::new(admin_conn),
             log_tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            checkpoint_stop: Mutex::new(Some(checkpoint_stop)),
         })
     }
 
@@ -183,6 +204,10 @@ impl Store for SqliteStore {
     fn shutdown(&self) {
         // Dropping the sender lets the writer drain its queue, commit, and exit.
         self.log_tx.lock().expect("log sender poisoned").take();
+        self.checkpoint_stop
+            .lock()
+            .expect("checkpointer poisoned")
+            .take();
         if let Some(handle) = self.writer.lock().expect("writer handle poisoned").take() {
             let _ = handle.join();
         }

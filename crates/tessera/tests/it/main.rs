@@ -1,0 +1,11 @@
+//! The one integration-test binary of the `tessera` crate: every test starts the real
+//! `tessera` binary and talks HTTP to it (or runs its CLI), as users and SDKs do.
+
+mod admin;
+mod crash;
+mod debugger;
+mod hostile;
+mod import;
+mod sdk_python;
+mod support;
+mod tracking;

@@ -1,0 +1,175 @@
+//! Test support: start `tessera serve` on a free port and a fresh data directory, and talk to it.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+pub use tessera::minihttp::{basic_auth, Response};
+
+pub const ADMIN: &str = "test-admin-token";
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "tessera-it-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `tessera serve`.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    /// Starts a server on `data_dir` and waits until `/healthz` answers.
+    pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["serve", "--listen", &addr, "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("TESSERA_ADMIN_TOKEN", ADMIN)
+            .env("TESSERA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start tessera");
+        let server = Server { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if server.get("/healthz", &[]).is_ok_and(|r| r.status == 200) {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "tessera did not become healthy");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        tessera::minihttp::request(&self.addr, method, path, headers, body)
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
+        self.request("GET", path, headers, b"")
+    }
+
+    /// An admin API call with the bootstrap token.
+    pub fn admin(&self, method: &str, path: &str, body: &str) -> Response {
+        let auth = format!("Bearer {ADMIN}");
+        self.request(method, path, &[("Authorization", &auth)], body.as_bytes())
+            .unwrap()
+    }
+
+    /// Creates a source and returns its write key.
+    pub fn source(&self, name: &str) -> String {
+        let r = self.admin(
+            "POST",
+            "/api/v1/sources",
+            &format!(r#"{{"name":"{name}"}}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["write_key"].as_str().unwrap().to_string()
+    }
+
+    /// POSTs a JSON body to a Tracking API path with the write key as Basic auth.
+    pub fn track(&self, path: &str, key: &str, body: &str) -> Response {
+        let auth = basic_auth(key);
+        self.request(
+            "POST",
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .unwrap()
+    }
+
+    /// Events of the default workspace through the debugger API, newest first.
+    pub fn events(&self, query: &str) -> Vec<Value> {
+        let r = self.admin("GET", &format!("/api/v1/events?limit=1000&{query}"), "");
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["events"].as_array().unwrap().clone()
+    }
+
+    /// The highest log position (0 when empty).
+    pub fn log_position(&self) -> i64 {
+        self.get("/readyz", &[]).unwrap().json()["log_position"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A server on a fresh directory with one source: (dir, server, write key).
+pub fn fresh(tag: &str) -> (TempDir, Server, String) {
+    let dir = TempDir::new(tag);
+    let server = Server::start(dir.path());
+    let key = server.source("test");
+    (dir, server, key)
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
