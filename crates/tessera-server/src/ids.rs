@@ -31,6 +31,12 @@ pub struct MessageIds {
     next: u128,
 }
 
+impl Default for MessageIds {
+    fn default() -> MessageIds {
+        MessageIds::new()
+    }
+}
+
 impl MessageIds {
     pub fn new() -> MessageIds {
         MessageIds {

@@ -7,12 +7,16 @@
 
 mod admin;
 mod checkpointer;
+#[cfg(test)]
+mod conformance;
 mod error;
 mod events;
 mod log_writer;
 mod pool;
 mod schema;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 pub use error::StoreError;
 pub use log_writer::{AppendBatch, AppendCallback, AppendOutcome, CommitObserver};

@@ -308,6 +308,9 @@ pub struct CsvMapping {
     default_event: Option<String>,
 }
 
+/// Where one CSV column goes: a field path and a cast, or nowhere.
+type ColumnTarget = Option<(Vec<String>, Cast)>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cast {
     Text,
@@ -374,10 +377,7 @@ impl CsvMapping {
     }
 
     /// For each CSV column, where its value goes (`None`: ignored).
-    fn columns(
-        &self,
-        headers: &csv::StringRecord,
-    ) -> Result<Vec<Option<(Vec<String>, Cast)>>, String> {
+    fn columns(&self, headers: &csv::StringRecord) -> Result<Vec<ColumnTarget>, String> {
         if !self.explicit.is_empty() {
             for (col, _, _) in &self.explicit {
                 if !headers.iter().any(|h| h == col) {
@@ -409,7 +409,7 @@ impl CsvMapping {
 
     fn message(
         &self,
-        columns: &[Option<(Vec<String>, Cast)>],
+        columns: &[ColumnTarget],
         record: &csv::StringRecord,
     ) -> Result<Value, String> {
         let mut msg = Map::new();
