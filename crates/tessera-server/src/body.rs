@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, StatusCode};
+use futures_util::StreamExt;
 use std::io::Read;
 
 /// Segment's limit on a batch request body.
@@ -18,18 +19,42 @@ fn too_large(limit: usize, what: &str) -> ApiError {
     )
 }
 
+/// How much of an oversized body is read and thrown away before answering 413. Closing a
+/// connection with unread data makes the kernel send a reset, which can destroy the 413 before
+/// the client reads it; draining a bounded amount lets the client see why it was refused.
+const DRAIN_CAP: usize = 8 * 1024 * 1024;
+
 /// Reads the body, refusing more than `limit` bytes on the wire or after decompression.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > DRAIN_CAP) {
         return Err(too_large(limit, "request"));
     }
-    let raw = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large(limit, "request"))?;
+    let mut stream = body.into_data_stream();
+    let mut raw = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "invalid_body",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        seen += chunk.len();
+        if seen > DRAIN_CAP {
+            break;
+        }
+        if seen <= limit {
+            raw.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        return Err(too_large(limit, "request"));
+    }
+    let raw = Bytes::from(raw);
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

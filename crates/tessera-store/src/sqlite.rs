@@ -48,15 +48,27 @@ impl SqliteStore {
         let log_conn = open_writer(&db_path)?;
         // Checkpoints happen on their own thread (see `checkpointer`), never at commit.
         log_conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // While a RESTART checkpoint holds the lock, poll finely: SQLite's default busy
+        // handler sleeps up to 100 ms at a time, which showed up as multi-second stalls.
+        log_conn.busy_handler(Some(|attempt| {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            attempt < 50_000
+        }))?;
         let (checkpoint_stop, stop_rx) = std::sync::mpsc::channel();
         let checkpoint_conn = open_writer(&db_path)?;
+        // The checkpointer gives up after ~50 ms rather than queue behind the writer: a late
+        // RESTART would have to copy everything appended meanwhile while holding the writer back.
+        checkpoint_conn.busy_handler(Some(|attempt| {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            attempt < 250
+        }))?;
         std::thread::Builder::new()
             .name("wal-checkpointer".into())
             .spawn(move || {
                 checkpointer::run(
                     checkpoint_conn,
                     stop_rx,
-                    std::time::Duration::from_millis(500),
+                    std::time::Duration::from_millis(100),
                 )
             })
             .map_err(|source| StoreError::DataDir {

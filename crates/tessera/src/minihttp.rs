@@ -69,9 +69,16 @@ impl Conn {
         }
         head.push_str("\r\n");
         let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-        read_response(&mut self.reader)
+        let written = stream
+            .write_all(head.as_bytes())
+            .and_then(|_| stream.write_all(body));
+        // A server may answer (413, say) and close before reading the whole body: the answer
+        // is still worth reading, and the write error only matters when there is none.
+        match (read_response(&mut self.reader), written) {
+            (Ok(r), _) => Ok(r),
+            (Err(_), Err(w)) => Err(w),
+            (Err(e), Ok(())) => Err(e),
+        }
     }
 }
 
