@@ -183,3 +183,33 @@ pub(crate) fn list_tokens(c: &Connection) -> Result<Vec<Token>, StoreError> {
 pub(crate) fn delete_token(c: &Connection, id: &str) -> Result<bool, StoreError> {
     Ok(c.execute("DELETE FROM tokens WHERE id = ?1", [id])? > 0)
 }
+
+pub(crate) fn import_progress(
+    c: &Connection,
+    source_id: &str,
+    sha: &str,
+) -> Result<u64, StoreError> {
+    Ok(
+        c.prepare_cached(
+            "SELECT lines_done FROM imports WHERE source_id = ?1 AND file_sha256 = ?2",
+        )?
+        .query_row([source_id, sha], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0) as u64,
+    )
+}
+
+pub(crate) fn record_import_progress(
+    c: &Connection,
+    source_id: &str,
+    sha: &str,
+    lines_done: u64,
+    now: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO imports (source_id, file_sha256, lines_done, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (source_id, file_sha256) DO UPDATE SET lines_done = max(lines_done, ?3), updated_at = ?4",
+        params![source_id, sha, lines_done as i64, now],
+    )?;
+    Ok(())
+}

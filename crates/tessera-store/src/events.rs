@@ -8,6 +8,7 @@ pub(crate) fn list_events(
     c: &Connection,
     workspace_id: &str,
     f: &EventFilter,
+    position_hint: Option<i64>,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let mut sql =
@@ -35,6 +36,8 @@ pub(crate) fn list_events(
     bound(" AND received_at < ?", f.until);
     bound(" AND position < ?", f.before);
     bound(" AND position > ?", f.after);
+    // Only a hint: the messageId condition above still decides.
+    bound(" AND position = ?", position_hint);
     sql.push_str(" ORDER BY position DESC LIMIT ?");
     args.push(Value::Integer(limit as i64));
     let mut st = c.prepare_cached(&sql)?;

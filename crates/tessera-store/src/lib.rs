@@ -9,6 +9,7 @@ mod admin;
 mod checkpointer;
 #[cfg(test)]
 mod conformance;
+pub mod dedup;
 mod error;
 mod events;
 mod log_writer;
@@ -116,6 +117,17 @@ pub trait Store: Send + Sync + 'static {
     fn token_by_hash(&self, secret_hash: &str) -> Result<Option<Token>, StoreError>;
     fn list_tokens(&self) -> Result<Vec<Token>, StoreError>;
     fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// How many lines of a file (by SHA-256) an earlier import into `source_id` committed.
+    fn import_progress(&self, source_id: &str, file_sha256: &str) -> Result<u64, StoreError>;
+    /// Records that the first `lines_done` lines of a file are committed.
+    fn record_import_progress(
+        &self,
+        source_id: &str,
+        file_sha256: &str,
+        lines_done: u64,
+        now: Millis,
+    ) -> Result<(), StoreError>;
 
     /// Events of a workspace, newest first.
     fn list_events(

@@ -7,9 +7,11 @@
 //! The queue is bounded so that overload becomes a quick `Overloaded` answer, not unbounded
 //! memory.
 
+use crate::dedup::DedupWindow;
 use crate::StoreError;
 use rusqlite::{params, Connection};
 use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tessera_core::NormalizedEvent;
 
@@ -39,7 +41,12 @@ pub(crate) type Job = (AppendBatch, AppendCallback);
 /// The most events one transaction takes, to bound the latency a single commit adds.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 
-pub(crate) fn run(mut conn: Connection, rx: Receiver<Job>, observer: Option<CommitObserver>) {
+pub(crate) fn run(
+    mut conn: Connection,
+    rx: Receiver<Job>,
+    observer: Option<CommitObserver>,
+    dedup: Arc<Mutex<DedupWindow>>,
+) {
     let mut jobs: Vec<Job> = Vec::new();
     loop {
         match rx.recv() {
@@ -57,7 +64,7 @@ pub(crate) fn run(mut conn: Connection, rx: Receiver<Job>, observer: Option<Comm
             }
         }
         let started = Instant::now();
-        let result = write_all(&mut conn, &jobs);
+        let result = write_all(&mut conn, &jobs, &dedup);
         if let Some(obs) = &observer {
             obs(started.elapsed(), count);
         }
@@ -83,20 +90,59 @@ pub(crate) fn run(mut conn: Connection, rx: Receiver<Job>, observer: Option<Comm
     tracing::info!("event log writer stopped");
 }
 
-fn write_all(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<AppendOutcome>, StoreError> {
+fn write_all(
+    conn: &mut Connection,
+    jobs: &[Job],
+    dedup: &Mutex<DedupWindow>,
+) -> Result<Vec<AppendOutcome>, StoreError> {
+    let mut window = dedup.lock().expect("dedup window poisoned");
+    let mut added: Vec<(u64, i64)> = Vec::new();
+    let result = insert_all(conn, jobs, &mut window, &mut added);
+    if result.is_err() {
+        // Nothing of the transaction was stored: its ids must not count as seen.
+        for (key, position) in added {
+            window.remove(key, position);
+        }
+    }
+    if let Some(newest) = jobs
+        .iter()
+        .flat_map(|(b, _)| b.events.iter().map(|e| e.received_at))
+        .max()
+    {
+        window.expire(newest);
+    }
+    result
+}
+
+fn insert_all(
+    conn: &mut Connection,
+    jobs: &[Job],
+    window: &mut DedupWindow,
+    added: &mut Vec<(u64, i64)>,
+) -> Result<Vec<AppendOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (workspace_id, source_id, message_id, type, event, user_id,
                                  anonymous_id, timestamp, received_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (workspace_id, message_id) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        let mut same_message = tx.prepare_cached(
+            "SELECT 1 FROM events WHERE position = ?1 AND workspace_id = ?2 AND message_id = ?3",
         )?;
         for (batch, _) in jobs {
             let mut positions = Vec::with_capacity(batch.events.len());
             for e in &batch.events {
-                let changed = insert.execute(params![
+                let key = window.key(&batch.workspace_id, &e.message_id);
+                if let Some(seen) = window.get(key) {
+                    // Confirm against the stored row: a hash collision must not drop an event.
+                    if same_message.exists(params![seen, batch.workspace_id, e.message_id])? {
+                        positions.push(None);
+                        continue;
+                    }
+                }
+                insert.execute(params![
                     batch.workspace_id,
                     batch.source_id,
                     e.message_id,
@@ -108,11 +154,42 @@ fn write_all(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<AppendOutcome>, 
                     e.received_at,
                     e.body,
                 ])?;
-                positions.push((changed == 1).then(|| tx.last_insert_rowid()));
+                let position = tx.last_insert_rowid();
+                window.insert(key, position, e.received_at);
+                added.push((key, position));
+                positions.push(Some(position));
             }
             outcomes.push(AppendOutcome { positions });
         }
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// Fills the window from the newest end of the log: every message received within the window
+/// before the newest one, up to the window's capacity.
+pub(crate) fn load_window(
+    conn: &Connection,
+    window: &mut DedupWindow,
+    window_ms: i64,
+) -> Result<(), StoreError> {
+    let mut st = conn.prepare(
+        "SELECT position, workspace_id, message_id, received_at FROM events ORDER BY position DESC",
+    )?;
+    let mut rows = st.query([])?;
+    let mut newest: Option<i64> = None;
+    let mut loaded: Vec<(u64, i64, i64)> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (position, ws, mid, at): (i64, String, String, i64) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        let newest = *newest.get_or_insert(at);
+        if at < newest - window_ms || loaded.len() >= window.capacity() {
+            break;
+        }
+        loaded.push((window.key(&ws, &mid), position, at));
+    }
+    for (key, position, at) in loaded.into_iter().rev() {
+        window.insert(key, position, at);
+    }
+    Ok(())
 }

@@ -48,6 +48,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE UNIQUE INDEX events_message_id ON events(workspace_id, message_id);
     "#,
+    // 2: messageId dedup moves to an in-memory window (see dedup.rs); the unique index cost one
+    // random page write per event. Import runs are recorded so a re-run skips what is done.
+    r#"
+    DROP INDEX events_message_id;
+    CREATE TABLE imports (
+        source_id TEXT NOT NULL,
+        file_sha256 TEXT NOT NULL,
+        lines_done INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (source_id, file_sha256)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,6 +1,7 @@
 //! The embedded backend: one SQLite database file in WAL mode inside the data directory.
 
 use crate::checkpointer;
+use crate::dedup::{self, DedupWindow};
 use crate::log_writer::{self, Job};
 use crate::pool::ReadPool;
 use crate::{
@@ -10,7 +11,7 @@ use crate::{
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Tuning of the embedded store.
@@ -21,6 +22,8 @@ pub struct SqliteOptions {
     pub queue_depth: usize,
     /// Told about every group commit (for metrics).
     pub commit_observer: Option<CommitObserver>,
+    /// Most messageIds the dedup window holds; zero means the default (10 million).
+    pub dedup_capacity: usize,
 }
 
 /// The embedded store: `tessera.db` in the data directory.
@@ -33,6 +36,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Dropping it stops the checkpointer thread.
     checkpoint_stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    dedup: Arc<Mutex<DedupWindow>>,
 }
 
 impl SqliteStore {
@@ -80,11 +84,20 @@ impl SqliteStore {
         } else {
             options.queue_depth
         };
+        let capacity = match options.dedup_capacity {
+            0 => dedup::DEFAULT_CAPACITY,
+            n => n,
+        };
+        let mut window = DedupWindow::new(dedup::DEFAULT_WINDOW_MS, capacity);
+        log_writer::load_window(&log_conn, &mut window, dedup::DEFAULT_WINDOW_MS)?;
+        tracing::info!(ids = window.len(), "messageId dedup window loaded");
+        let dedup = Arc::new(Mutex::new(window));
+        let writer_dedup = dedup.clone();
         let (tx, rx) = sync_channel(depth);
         let observer = options.commit_observer.clone();
         let writer = std::thread::Builder::new()
             .name("event-log-writer".into())
-            .spawn(move || log_writer::run(log_conn, rx, observer))
+            .spawn(move || log_writer::run(log_conn, rx, observer, writer_dedup))
             .map_err(|source| StoreError::DataDir {
                 path: data_dir.display().to_string(),
                 source,
@@ -96,6 +109,7 @@ impl SqliteStore {
             log_tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             checkpoint_stop: Mutex::new(Some(checkpoint_stop)),
+            dedup,
         })
     }
 
@@ -187,14 +201,32 @@ impl Store for SqliteStore {
     fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
         self.admin(|c| admin::delete_token(c, id))
     }
+    fn import_progress(&self, source_id: &str, file_sha256: &str) -> Result<u64, StoreError> {
+        self.readers
+            .with(|c| admin::import_progress(c, source_id, file_sha256))
+    }
+    fn record_import_progress(
+        &self,
+        source_id: &str,
+        file_sha256: &str,
+        lines_done: u64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.admin(|c| admin::record_import_progress(c, source_id, file_sha256, lines_done, now))
+    }
     fn list_events(
         &self,
         workspace_id: &str,
         filter: &EventFilter,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        // A messageId seen within the dedup window is found by its position, not by a scan.
+        let hint = filter.message_id.as_ref().and_then(|mid| {
+            let window = self.dedup.lock().expect("dedup window poisoned");
+            window.get(window.key(workspace_id, mid))
+        });
         self.readers
-            .with(|c| events::list_events(c, workspace_id, filter, limit))
+            .with(|c| events::list_events(c, workspace_id, filter, hint, limit))
     }
     fn log_stats(&self) -> Result<LogStats, StoreError> {
         let last_position = self.readers.with(events::last_position)?;

@@ -101,6 +101,7 @@ fn a_full_queue_answers_overloaded_and_loses_nothing() {
         SqliteOptions {
             queue_depth: 1,
             commit_observer: None,
+            dedup_capacity: 0,
         },
     )
     .unwrap();

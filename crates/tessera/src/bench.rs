@@ -15,6 +15,30 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_bodies_are_valid_batches_with_unique_ids() {
+        let mut t = BatchTemplate::new(7, 3, 5);
+        let a: serde_json::Value = serde_json::from_slice(t.next(1)).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(t.next(2)).unwrap();
+        assert_eq!(a["batch"].as_array().unwrap().len(), 5);
+        let ids = |v: &serde_json::Value| -> Vec<String> {
+            v["batch"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["messageId"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let (ia, ib) = (ids(&a), ids(&b));
+        assert!(ia.iter().all(|id| !ib.contains(id)));
+        assert_eq!(ia.iter().collect::<std::collections::HashSet<_>>().len(), 5);
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Ingest throughput and latency of the Tracking API.
@@ -154,26 +178,56 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// One batch body with unique message ids: realistic track calls of about 400 bytes each.
-fn batch_body(buf: &mut String, run: u64, conn: usize, seq: u64, n: usize) {
-    buf.clear();
-    buf.push_str("{\"batch\":[");
-    for i in 0..n {
-        if i > 0 {
-            buf.push(',');
+/// Width of the per-request sequence number inside message ids.
+const SEQ_WIDTH: usize = 12;
+
+/// One connection's batch body, built once: realistic track calls of about 400 bytes each,
+/// whose message ids carry a fixed-width sequence number that [`BatchTemplate::next`] rewrites
+/// in place. The generator shares the machine's cores with the server, so it must be cheap.
+struct BatchTemplate {
+    body: Vec<u8>,
+    seq_offsets: Vec<usize>,
+}
+
+impl BatchTemplate {
+    fn new(run: u64, conn: usize, n: usize) -> BatchTemplate {
+        let mut body = String::from("{\"batch\":[");
+        let mut seq_offsets = Vec::with_capacity(n);
+        for i in 0..n {
+            if i > 0 {
+                body.push(',');
+            }
+            let user = (conn * n + i) % 100_000;
+            let _ = write!(
+                body,
+                "{{\"type\":\"track\",\"event\":\"Product Viewed\",\"userId\":\"user-{user}\",\
+                 \"anonymousId\":\"anon-{conn}-{user}\",\"messageId\":\"bench-{run:x}-{conn}-{i}-"
+            );
+            seq_offsets.push(body.len());
+            body.push_str(&"0".repeat(SEQ_WIDTH));
+            let _ = write!(
+                body,
+                "\",\"timestamp\":\"2026-11-23T10:00:00.000Z\",\"properties\":{{\"product_id\":\"p-{i}\",\
+                 \"price\":19.99,\"currency\":\"EUR\",\"category\":\"shoes\"}},\"context\":{{\"ip\":\
+                 \"203.0.113.7\",\"userAgent\":\"Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0\",\
+                 \"library\":{{\"name\":\"tessera-bench\",\"version\":\"1\"}}}}}}"
+            );
         }
-        let user = (seq as usize * n + i) % 100_000;
-        let _ = write!(
-            buf,
-            "{{\"type\":\"track\",\"event\":\"Product Viewed\",\"userId\":\"user-{user}\",\
-             \"anonymousId\":\"anon-{conn}-{user}\",\"messageId\":\"bench-{run:x}-{conn}-{seq}-{i}\",\
-             \"timestamp\":\"2026-11-23T10:00:00.000Z\",\"properties\":{{\"product_id\":\"p-{i}\",\
-             \"price\":19.99,\"currency\":\"EUR\",\"category\":\"shoes\"}},\"context\":{{\"ip\":\
-             \"203.0.113.7\",\"userAgent\":\"Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0\",\
-             \"library\":{{\"name\":\"tessera-bench\",\"version\":\"1\"}}}}}}"
-        );
+        body.push_str("],\"sentAt\":\"2026-11-23T10:00:00.100Z\"}");
+        BatchTemplate {
+            body: body.into_bytes(),
+            seq_offsets,
+        }
     }
-    buf.push_str("],\"sentAt\":\"2026-11-23T10:00:00.100Z\"}");
+
+    /// The body for request `seq`: every message id made unique by it.
+    fn next(&mut self, seq: u64) -> &[u8] {
+        let digits = format!("{seq:0width$}", width = SEQ_WIDTH);
+        for &at in &self.seq_offsets {
+            self.body[at..at + SEQ_WIDTH].copy_from_slice(digits.as_bytes());
+        }
+        &self.body
+    }
 }
 
 fn ingest(args: IngestArgs) -> Result<(), String> {
@@ -234,16 +288,16 @@ fn ingest(args: IngestArgs) -> Result<(), String> {
                     failed.fetch_add(1, Relaxed);
                     return latencies;
                 };
-                let mut body = String::new();
+                let mut template = BatchTemplate::new(run, conn_no, batch);
                 let mut seq = 0u64;
                 while Instant::now() < deadline {
-                    batch_body(&mut body, run, conn_no, seq, batch);
+                    let body = template.next(seq);
                     let t = Instant::now();
                     let headers = [
                         ("Authorization", auth.as_str()),
                         ("Content-Type", "application/json"),
                     ];
-                    match conn.send("POST", "/v1/batch", &headers, body.as_bytes()) {
+                    match conn.send("POST", "/v1/batch", &headers, body) {
                         Ok(r) if r.status == 200 => {
                             latencies.push(t.elapsed().as_micros() as u32);
                             acked.fetch_add(batch as u64, Relaxed);

@@ -28,7 +28,8 @@ pub enum Command {
 /// configuration file; flags win over the environment, which wins over the file.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// TOML configuration file (keys: data_dir, listen, admin_token, log_format, queue_depth).
+    /// TOML configuration file (keys: data_dir, listen, admin_token, log_format,
+    /// queue_depth, dedup_capacity).
     #[arg(long, env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded store [default: ./tessera-data].
@@ -43,6 +44,10 @@ pub struct ServeArgs {
     /// Appends that may wait for the next group commit before requests get 429 [default: 1024].
     #[arg(long, env = "TESSERA_QUEUE_DEPTH")]
     pub queue_depth: Option<usize>,
+    /// Most messageIds remembered for deduplication (24 hours' worth, ~70 bytes each)
+    /// [default: 10000000].
+    #[arg(long, env = "TESSERA_DEDUP_CAPACITY")]
+    pub dedup_capacity: Option<usize>,
 }
 
 impl ServeArgs {
@@ -71,6 +76,7 @@ impl ServeArgs {
                 .or(file.log_format)
                 .unwrap_or_else(|| "text".into()),
             queue_depth: self.queue_depth.or(file.queue_depth).unwrap_or(1024),
+            dedup_capacity: self.dedup_capacity.or(file.dedup_capacity).unwrap_or(0),
         })
     }
 }

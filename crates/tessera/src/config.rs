@@ -14,6 +14,7 @@ pub struct FileConfig {
     pub admin_token: Option<String>,
     pub log_format: Option<String>,
     pub queue_depth: Option<usize>,
+    pub dedup_capacity: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,8 @@ pub struct ServeSettings {
     pub admin_token: Option<String>,
     pub log_format: String,
     pub queue_depth: usize,
+    /// Zero: the store's default.
+    pub dedup_capacity: usize,
 }
 
 #[cfg(test)]

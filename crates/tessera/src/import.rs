@@ -58,6 +58,8 @@ const CHUNK: usize = 2_000;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub lines: u64,
+    /// Lines an earlier run of the same file already committed.
+    pub skipped: u64,
     pub imported: u64,
     pub duplicates: u64,
     pub rejected: u64,
@@ -97,11 +99,15 @@ pub fn run(args: ImportArgs) -> Result<(), String> {
     if !source.enabled {
         return Err(format!("source {} is disabled", source.id));
     }
+    let file_sha = file_sha256(&args.file)?;
+    let done_before = store
+        .import_progress(&source.id, &file_sha)
+        .map_err(|e| e.to_string())?;
     let file =
         std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut progress = Progress::new(total);
-    let mut importer = Importer::new(&store, &source);
+    let mut importer = Importer::new(&store, &source, file_sha);
     let received_at = now_millis();
     let mut rejections = Vec::new();
     match format {
@@ -124,6 +130,11 @@ pub fn run(args: ImportArgs) -> Result<(), String> {
                     continue;
                 }
                 importer.summary.lines += 1;
+                if line_no <= done_before {
+                    importer.summary.skipped += 1;
+                    continue;
+                }
+                importer.last_line = line_no;
                 match serde_json::from_str::<Value>(text) {
                     Ok(v) => {
                         importer.add(line_no, v, text.len(), text, received_at, &mut rejections)?
@@ -148,6 +159,11 @@ pub fn run(args: ImportArgs) -> Result<(), String> {
                 let line_no = record.position().map(|p| p.line()).unwrap_or(0);
                 progress.set(record.position().map(|p| p.byte()).unwrap_or(0));
                 importer.summary.lines += 1;
+                if line_no <= done_before {
+                    importer.summary.skipped += 1;
+                    continue;
+                }
+                importer.last_line = line_no;
                 match mapping.message(&columns, &record) {
                     Ok(v) => {
                         let text = v.to_string();
@@ -164,15 +180,33 @@ pub fn run(args: ImportArgs) -> Result<(), String> {
     }
     importer.flush()?;
     progress.finish();
+    if importer.last_line > done_before {
+        store
+            .record_import_progress(
+                &source.id,
+                &importer.file_sha,
+                importer.last_line,
+                now_millis(),
+            )
+            .map_err(|e| e.to_string())?;
+    }
     let mut summary = importer.summary.clone();
     summary.rejected = rejections.len() as u64;
     println!(
-        "{}: {} lines, {} imported, {} already present, {} rejected",
+        "{}: {} lines, {} imported, {} already present, {} rejected{}",
         args.file.display(),
         summary.lines,
         summary.imported,
         summary.duplicates,
-        summary.rejected
+        summary.rejected,
+        if summary.skipped > 0 {
+            format!(
+                ", {} skipped (done by an earlier run of this file)",
+                summary.skipped
+            )
+        } else {
+            String::new()
+        }
     );
     if !rejections.is_empty() {
         let path = args.report.clone().unwrap_or_else(|| {
@@ -215,15 +249,20 @@ fn now_millis() -> i64 {
 struct Importer<'a> {
     store: &'a SqliteStore,
     source: &'a Source,
+    file_sha: String,
     pending: Vec<NormalizedEvent>,
+    /// The last line handled (stored, or rejected and reported).
+    last_line: u64,
     summary: Summary,
 }
 
 impl<'a> Importer<'a> {
-    fn new(store: &'a SqliteStore, source: &'a Source) -> Importer<'a> {
+    fn new(store: &'a SqliteStore, source: &'a Source, file_sha: String) -> Importer<'a> {
         Importer {
             store,
             source,
+            file_sha,
+            last_line: 0,
             pending: Vec::with_capacity(CHUNK),
             summary: Summary::default(),
         }
@@ -284,8 +323,25 @@ impl<'a> Importer<'a> {
         let dup = outcome.positions.iter().filter(|p| p.is_none()).count() as u64;
         self.summary.duplicates += dup;
         self.summary.imported += outcome.positions.len() as u64 - dup;
-        Ok(())
+        // Everything up to the last line handled is committed: an interrupted import resumes
+        // after it, and a finished one is not imported again.
+        self.store
+            .record_import_progress(
+                &self.source.id,
+                &self.file_sha,
+                self.last_line,
+                now_millis(),
+            )
+            .map_err(|e| e.to_string())
     }
+}
+
+/// SHA-256 of a file's content, hex-encoded: identifies "the same file" across runs.
+fn file_sha256(path: &std::path::Path) -> Result<String, String> {
+    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A stable message id for a line without one: the same line of the same source always gets

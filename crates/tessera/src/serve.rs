@@ -46,6 +46,7 @@ pub fn run(settings: ServeSettings) -> Result<(), ServeError> {
                 observer_metrics.commits.fetch_add(1, Relaxed);
                 observer_metrics.commit_latency.observe(took);
             })),
+            dedup_capacity: settings.dedup_capacity,
         },
     )?;
     let admin = bootstrap(&store, settings.admin_token.as_deref())?;

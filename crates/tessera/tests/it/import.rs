@@ -61,11 +61,22 @@ fn jsonl_import_reports_bad_lines_and_is_idempotent() {
     let (ok, out, _) = import(dir.path(), &key, &file, &[]);
     assert!(ok);
     assert!(
-        out.contains("3 already present"),
+        out.contains("0 imported"),
         "a re-run imports nothing twice: {out}"
     );
+    assert!(out.contains("5 skipped"), "{out}");
+    // A grown file is a new file: its known lines are caught by messageId deduplication.
+    let mut grown = lines.join("\n");
+    grown.push_str("\n{\"type\":\"track\",\"userId\":\"u2\",\"event\":\"Late\"}\n");
+    std::fs::write(&file, grown).unwrap();
+    let (ok, out, _) = import(dir.path(), &key, &file, &[]);
+    assert!(ok);
+    assert!(
+        out.contains("1 imported, 3 already present, 2 rejected"),
+        "{out}"
+    );
 
-    assert_eq!(s.events("").len(), 3);
+    assert_eq!(s.events("").len(), 4);
     let order = &s.events("event=Order%20Completed")[0];
     assert_eq!(
         order["timestamp"], "2024-03-02T10:00:00.000Z",
@@ -112,7 +123,10 @@ fn csv_import_with_a_mapping() {
         "the rejected line is named: {err}"
     );
     let (_, out, _) = import(dir.path(), &key, &file, &maps);
-    assert!(out.contains("0 imported, 1 already present"), "{out}");
+    assert!(
+        out.contains("0 imported") && out.contains("2 skipped"),
+        "{out}"
+    );
     let s = Server::start(dir.path());
     let e = &s.events("")[0];
     assert_eq!(e["userId"], "u1");
