@@ -88,17 +88,26 @@ fn event_json(e: &StoredEvent) -> Result<Value, ApiError> {
     Ok(v)
 }
 
+/// The workspace whose events the caller asked for, if its token may read them.
+fn readable_workspace(
+    st: &SharedState,
+    headers: &HeaderMap,
+    q: &EventsQuery,
+) -> Result<tessera_store::Workspace, ApiError> {
+    let caller = authenticate(st, headers)?;
+    if !caller.has_scope(SCOPE_READ) {
+        return Err(ApiError::forbidden("this token may not read events"));
+    }
+    resolve_workspace(st, &caller, headers, q.workspace.as_deref())
+}
+
 /// `GET /api/v1/events`.
 pub async fn list(
     State(st): State<SharedState>,
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&st, &headers)?;
-    if !caller.has_scope(SCOPE_READ) {
-        return Err(ApiError::forbidden("this token may not read events"));
-    }
-    let ws = resolve_workspace(&st, &caller, &headers, q.workspace.as_deref())?;
+    let ws = readable_workspace(&st, &headers, &q)?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let filter = q.filter()?;
     let store = st.store.clone();
@@ -124,11 +133,7 @@ pub async fn stream(
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&st, &headers)?;
-    if !caller.has_scope(SCOPE_READ) {
-        return Err(ApiError::forbidden("this token may not read events"));
-    }
-    let ws = resolve_workspace(&st, &caller, &headers, q.workspace.as_deref())?;
+    let ws = readable_workspace(&st, &headers, &q)?;
     let mut filter = q.filter()?;
     filter.before = None;
     filter.after = Some(st.store.log_stats()?.last_position);
