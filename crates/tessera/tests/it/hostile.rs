@@ -37,70 +37,39 @@ fn refused(
 #[test]
 fn invalid_json_and_wrong_types_name_the_problem() {
     let (_d, s, key) = fresh("badjson");
-    refused(
-        &s,
-        &key,
-        "/v1/track",
-        &[],
-        b"{\"userId\": \"u\", ",
-        400,
-        "invalid_json",
-    );
-    refused(&s, &key, "/v1/batch", &[], b"[1,2,3]", 400, "invalid_json");
-    refused(
-        &s,
-        &key,
-        "/v1/batch",
-        &[],
-        br#"{"batch": "nope"}"#,
-        400,
-        "wrong_type",
-    );
-    refused(
-        &s,
-        &key,
-        "/v1/track",
-        &[],
-        br#"{"userId": "u", "event": 42}"#,
-        400,
-        "wrong_type",
-    );
-    refused(
-        &s,
-        &key,
-        "/v1/track",
-        &[],
-        br#"{"userId": ["u"], "event": "E"}"#,
-        400,
-        "wrong_type",
-    );
-    refused(
-        &s,
-        &key,
-        "/v1/identify",
-        &[],
-        br#"{"userId": "u", "traits": "x"}"#,
-        400,
-        "wrong_type",
-    );
-    refused(
-        &s,
-        &key,
-        "/v1/track",
-        &[],
-        br#"{"userId": "u", "event": "E", "timestamp": "noon"}"#,
-        400,
-        "invalid_value",
-    );
-    refused(
-        &s,
-        &key,
-        "/v1/track",
-        &[],
-        br#"{"type": "identify", "userId": "u", "event": "E"}"#,
-        400,
-        "type_mismatch",
-    );
+    let cases: [(&str, &[u8], &str); 8] = [
+        ("/v1/track", b"{\"userId\": \"u\", ", "invalid_json"),
+        ("/v1/batch", b"[1,2,3]", "invalid_json"),
+        ("/v1/batch", br#"{"batch": "nope"}"#, "wrong_type"),
+        (
+            "/v1/track",
+            br#"{"userId": "u", "event": 42}"#,
+            "wrong_type",
+        ),
+        (
+            "/v1/track",
+            br#"{"userId": ["u"], "event": "E"}"#,
+            "wrong_type",
+        ),
+        (
+            "/v1/identify",
+            br#"{"userId": "u", "traits": "x"}"#,
+            "wrong_type",
+        ),
+        (
+            "/v1/track",
+            br#"{"userId": "u", "event": "E", "timestamp": "noon"}"#,
+            "invalid_value",
+        ),
+        (
+            "/v1/track",
+            br#"{"type": "identify", "userId": "u", "event": "E"}"#,
+            "type_mismatch",
+        ),
+    ];
+    for (path, body, code) in cases {
+        refused(&s, &key, path, &[], body, 400, code);
+    }
     let r = s.track("/v1/track", &key, r#"{"userId": "u", "event": 42}"#);
     assert!(
         r.json()["message"].as_str().unwrap().contains("event"),
@@ -111,51 +80,20 @@ fn invalid_json_and_wrong_types_name_the_problem() {
 #[test]
 fn missing_ids_are_refused() {
     let (_d, s, key) = fresh("missing");
-    refused(
-        &s,
-        &key,
-        "/v1/track",
-        &[],
-        br#"{"event": "E"}"#,
-        400,
-        "missing_identity",
-    );
-    refused(
-        &s,
-        &key,
-        "/v1/track",
-        &[],
-        br#"{"event": "E", "userId": null, "anonymousId": ""}"#,
-        400,
-        "missing_identity",
-    );
-    refused(
-        &s,
-        &key,
-        "/v1/track",
-        &[],
-        br#"{"userId": "u"}"#,
-        400,
-        "missing_field",
-    );
-    refused(
-        &s,
-        &key,
-        "/v1/alias",
-        &[],
-        br#"{"userId": "u"}"#,
-        400,
-        "missing_field",
-    );
-    refused(
-        &s,
-        &key,
-        "/v1/group",
-        &[],
-        br#"{"userId": "u"}"#,
-        400,
-        "missing_field",
-    );
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("/v1/track", br#"{"event": "E"}"#, "missing_identity"),
+        (
+            "/v1/track",
+            br#"{"event": "E", "userId": null, "anonymousId": ""}"#,
+            "missing_identity",
+        ),
+        ("/v1/track", br#"{"userId": "u"}"#, "missing_field"),
+        ("/v1/alias", br#"{"userId": "u"}"#, "missing_field"),
+        ("/v1/group", br#"{"userId": "u"}"#, "missing_field"),
+    ];
+    for (path, body, code) in cases {
+        refused(&s, &key, path, &[], body, 400, code);
+    }
 }
 
 #[test]
