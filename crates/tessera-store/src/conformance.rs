@@ -42,16 +42,20 @@ pub(crate) fn append_wait(
     rx.recv().unwrap()
 }
 
+/// Creates a workspace named `id`.
+pub(crate) fn workspace(store: &dyn Store, id: &str) {
+    store
+        .create_workspace(&Workspace {
+            id: id.into(),
+            name: id.into(),
+            created_at: 1,
+        })
+        .unwrap();
+}
+
 fn setup(store: &dyn Store) {
-    for id in ["w1", "w2"] {
-        store
-            .create_workspace(&Workspace {
-                id: id.into(),
-                name: id.into(),
-                created_at: 1,
-            })
-            .unwrap();
-    }
+    workspace(store, "w1");
+    workspace(store, "w2");
 }
 
 pub(crate) fn appends_are_ordered_and_deduplicated_per_workspace(store: &dyn Store) {

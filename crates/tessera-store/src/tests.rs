@@ -1,8 +1,8 @@
 //! Runs the conformance suite on the SQLite backend, plus SQLite-specific checks: persistence
 //! across reopen, schema versioning, and overload when the writer cannot keep up.
 
-use crate::conformance::{self, append_wait, event};
-use crate::{SqliteOptions, SqliteStore, Store, StoreError, Workspace};
+use crate::conformance::{self, append_wait, event, workspace};
+use crate::{SqliteOptions, SqliteStore, Store, StoreError};
 use std::path::PathBuf;
 use tessera_core::MessageType;
 
@@ -44,13 +44,7 @@ sqlite_conformance!(
 fn the_log_survives_reopening() {
     let d = dir("reopen");
     let store = open(&d);
-    store
-        .create_workspace(&Workspace {
-            id: "w".into(),
-            name: "w".into(),
-            created_at: 0,
-        })
-        .unwrap();
+    workspace(&store, "w");
     append_wait(
         &store,
         "w",
@@ -105,13 +99,7 @@ fn a_full_queue_answers_overloaded_and_loses_nothing() {
         },
     )
     .unwrap();
-    store
-        .create_workspace(&Workspace {
-            id: "w".into(),
-            name: "w".into(),
-            created_at: 0,
-        })
-        .unwrap();
+    workspace(&store, "w");
     // Another connection holds the write lock, so the writer's next commit has to wait.
     let blocker = rusqlite::Connection::open(d.0.join("tessera.db")).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
