@@ -1,8 +1,9 @@
-//! Tessera's domain core: Segment messages and their validation, timestamps, and (as it grows)
-//! identity resolution and profiles. It does no I/O and reads no clock: the caller passes in
+//! Tessera's domain core: Segment messages and their validation, timestamps, identity
+//! resolution and profiles. It does no I/O and reads no clock: the caller passes in
 //! the time and any generated ids, so every rule here is a plain, replayable function.
 
 pub mod error;
+pub mod identity;
 pub mod message;
 pub mod time;
 

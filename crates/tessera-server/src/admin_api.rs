@@ -118,6 +118,9 @@ pub async fn create_workspace(
         created_at: now_millis(),
     };
     st.store.create_workspace(&ws)?;
+    if let Err(e) = st.appliers.start(&ws.id) {
+        tracing::error!(error = %e, "cannot start the new workspace's applier");
+    }
     Ok((StatusCode::CREATED, Json(workspace_json(&ws))).into_response())
 }
 
@@ -155,6 +158,8 @@ pub async fn delete_workspace(
         return Err(ApiError::not_found(&format!("workspace {id}")));
     }
     st.invalidate_write_keys();
+    let appliers = st.appliers.clone();
+    let _ = tokio::task::spawn_blocking(move || appliers.remove(&id)).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

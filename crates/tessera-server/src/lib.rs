@@ -2,13 +2,17 @@
 //! debugger, health checks and Prometheus metrics, over any [`tessera_store::Store`].
 
 pub mod admin_api;
+pub mod applier;
 pub mod auth;
 pub mod body;
 pub mod bootstrap;
 pub mod debugger;
 pub mod error;
+mod explain;
+pub mod identity_api;
 pub mod ids;
 pub mod metrics;
+pub mod profiles_api;
 pub mod state;
 pub mod tracking;
 
@@ -66,10 +70,23 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/api/v1/events", get(debugger::list))
         .route("/api/v1/events/stream", get(debugger::stream))
+        .route(
+            "/api/v1/identity",
+            get(identity_api::get_rules).put(identity_api::put_rules),
+        )
+        .route("/api/v1/identity/rebuild", post(identity_api::rebuild))
         .route("/api/v1/openapi.json", get(openapi));
+    let profiles = Router::new()
+        .route("/v1/profiles/{ident}", get(profiles_api::get_profile))
+        .route(
+            "/v1/profiles/{ident}/{resource}",
+            get(profiles_api::get_resource).post(profiles_api::split),
+        )
+        .route("/v1/accounts/{ident}", get(profiles_api::get_account));
     Router::new()
         .merge(tracking)
         .merge(admin)
+        .merge(profiles)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -93,9 +110,13 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.shutdown())
-        .await
-        .map_err(std::io::Error::other)?;
+    let appliers = state.appliers.clone();
+    tokio::task::spawn_blocking(move || {
+        store.shutdown();
+        appliers.shutdown();
+    })
+    .await
+    .map_err(std::io::Error::other)?;
     Ok(())
 }
 
@@ -105,6 +126,9 @@ async fn observe_latency(
     next: axum::middleware::Next,
 ) -> Response {
     let class = match req.uri().path() {
+        p if p.starts_with("/v1/profiles/") || p.starts_with("/v1/accounts/") => {
+            metrics::RouteClass::Profile
+        }
         p if p.starts_with("/v1/") => metrics::RouteClass::Tracking,
         p if p.starts_with("/api/") => metrics::RouteClass::Admin,
         _ => metrics::RouteClass::Other,
@@ -130,7 +154,8 @@ async fn readyz(State(st): State<SharedState>) -> Result<Response, error::ApiErr
 
 async fn metrics_text(State(st): State<SharedState>) -> Result<Response, error::ApiError> {
     let stats = st.store.log_stats()?;
-    let text = st.metrics.render(stats.last_position, stats.bytes_on_disk);
+    let mut text = st.metrics.render(stats.last_position, stats.bytes_on_disk);
+    Metrics::render_appliers(&mut text, stats.last_position, &st.appliers.positions());
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -164,7 +189,8 @@ async fn not_found(uri: axum::http::Uri) -> error::ApiError {
 pub fn app_state(
     store: Arc<dyn tessera_store::Store>,
     metrics: Arc<Metrics>,
+    appliers: Arc<applier::Appliers>,
     default_workspace: String,
 ) -> SharedState {
-    Arc::new(AppState::new(store, metrics, default_workspace))
+    Arc::new(AppState::new(store, metrics, appliers, default_workspace))
 }

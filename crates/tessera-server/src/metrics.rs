@@ -59,6 +59,7 @@ impl Histogram {
 #[derive(Debug, Clone, Copy)]
 pub enum RouteClass {
     Tracking,
+    Profile,
     Admin,
     Other,
 }
@@ -72,6 +73,7 @@ pub struct Metrics {
     pub commits: AtomicU64,
     pub commit_latency: Histogram,
     tracking_latency: Histogram,
+    profile_latency: Histogram,
     admin_latency: Histogram,
     other_latency: Histogram,
 }
@@ -94,6 +96,7 @@ impl Metrics {
     pub fn observe_request(&self, class: RouteClass, d: Duration) {
         match class {
             RouteClass::Tracking => &self.tracking_latency,
+            RouteClass::Profile => &self.profile_latency,
             RouteClass::Admin => &self.admin_latency,
             RouteClass::Other => &self.other_latency,
         }
@@ -125,6 +128,7 @@ impl Metrics {
         o.push_str("# HELP tessera_http_request_duration_seconds Request latency by route family.\n# TYPE tessera_http_request_duration_seconds histogram\n");
         for (route, h) in [
             ("tracking", &self.tracking_latency),
+            ("profile", &self.profile_latency),
             ("admin", &self.admin_latency),
             ("other", &self.other_latency),
         ] {
@@ -148,6 +152,20 @@ impl Metrics {
         o.push_str("# HELP tessera_log_bytes Bytes of the event log's files on disk.\n# TYPE tessera_log_bytes gauge\n");
         let _ = writeln!(o, "tessera_log_bytes {log_bytes}");
         o
+    }
+
+    /// Applier gauges: the log position each workspace's profiles reflect and how far that is
+    /// behind the log.
+    pub fn render_appliers(o: &mut String, log_position: i64, applied: &[(String, i64)]) {
+        o.push_str("# HELP tessera_applier_position Log position a workspace's profiles reflect.\n# TYPE tessera_applier_position gauge\n");
+        for (ws, p) in applied {
+            let _ = writeln!(o, "tessera_applier_position{{workspace=\"{ws}\"}} {p}");
+        }
+        o.push_str("# HELP tessera_applier_lag_events Log positions not yet applied to profiles.\n# TYPE tessera_applier_lag_events gauge\n");
+        for (ws, p) in applied {
+            let lag = (log_position - p).max(0);
+            let _ = writeln!(o, "tessera_applier_lag_events{{workspace=\"{ws}\"}} {lag}");
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! The state every handler shares: the store, the metrics and a cache of write keys.
+//! The state every handler shares: the store, the appliers, the metrics and a cache of write
+//! keys.
 
+use crate::applier::Appliers;
 use crate::metrics::Metrics;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -15,6 +17,8 @@ const WRITE_KEY_TTL: Duration = Duration::from_secs(5);
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    /// Every workspace's applier and derived profile state.
+    pub appliers: Arc<Appliers>,
     /// Id of the workspace used when a request names none.
     pub default_workspace: String,
     write_keys: RwLock<HashMap<String, (Instant, Option<Source>)>>,
@@ -26,11 +30,13 @@ impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
+        appliers: Arc<Appliers>,
         default_workspace: String,
     ) -> AppState {
         AppState {
             store,
             metrics,
+            appliers,
             default_workspace,
             write_keys: RwLock::new(HashMap::new()),
         }

@@ -213,3 +213,29 @@ pub(crate) fn record_import_progress(
     )?;
     Ok(())
 }
+
+pub(crate) fn identity_rules(
+    c: &Connection,
+    workspace_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(c.query_row(
+        "SELECT rules FROM identity_rules WHERE workspace_id = ?1",
+        [workspace_id],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+pub(crate) fn set_identity_rules(
+    c: &Connection,
+    workspace_id: &str,
+    rules: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO identity_rules (workspace_id, rules, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (workspace_id) DO UPDATE SET rules = ?2, updated_at = ?3",
+        params![workspace_id, rules, now],
+    )?;
+    Ok(())
+}

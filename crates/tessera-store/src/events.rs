@@ -1,6 +1,6 @@
 //! Reading the event log: the debugger's filtered, newest-first listing.
 
-use crate::{EventFilter, StoreError, StoredEvent};
+use crate::{EventFilter, LogEntry, StoreError, StoredEvent};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
@@ -59,4 +59,50 @@ pub(crate) fn last_position(c: &Connection) -> Result<i64, StoreError> {
             r.get(0)
         })?,
     )
+}
+
+pub(crate) fn read_log(
+    c: &Connection,
+    workspace_id: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<LogEntry>, StoreError> {
+    // Scans by position (the rowid), so no extra index slows the log writer down.
+    let mut st = c.prepare_cached(
+        "SELECT position, source_id, timestamp, body FROM events
+         WHERE position > ?1 AND workspace_id = ?2 ORDER BY position LIMIT ?3",
+    )?;
+    let rows = st
+        .query_map(rusqlite::params![after, workspace_id, limit as i64], |r| {
+            Ok(LogEntry {
+                position: r.get(0)?,
+                source_id: r.get(1)?,
+                timestamp: r.get(2)?,
+                body: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub(crate) fn events_at(
+    c: &Connection,
+    workspace_id: &str,
+    positions: &[i64],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT position, source_id, body FROM events WHERE position = ?1 AND workspace_id = ?2",
+    )?;
+    let mut out = Vec::with_capacity(positions.len());
+    for &p in positions {
+        let mut rows = st.query(rusqlite::params![p, workspace_id])?;
+        if let Some(r) = rows.next()? {
+            out.push(StoredEvent {
+                position: r.get(0)?,
+                source_id: r.get(1)?,
+                body: r.get(2)?,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -1,5 +1,5 @@
-//! Tessera's storage layer: the durable, ordered event log and the workspace/source/token
-//! registry, behind the [`Store`] trait so that the embedded SQLite backend and (later) the
+//! Tessera's storage layer: the durable, ordered event log, the workspace/source/token
+//! registry and each workspace's derived profile state, behind the [`Store`] trait so that the embedded SQLite backend and (later) the
 //! PostgreSQL backend are interchangeable.
 //!
 //! Writes to the log go through a group-commit writer: many concurrent appends share one
@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod log_writer;
 mod pool;
+pub mod profile_db;
 mod schema;
 mod sqlite;
 #[cfg(test)]
@@ -21,6 +22,7 @@ mod tests;
 
 pub use error::StoreError;
 pub use log_writer::{AppendBatch, AppendCallback, AppendOutcome, CommitObserver};
+pub use profile_db::{AbsorbedInfo, ProfileDb, StoredState};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -84,6 +86,16 @@ pub struct EventFilter {
     pub after: Option<i64>,
 }
 
+/// One event as the applier reads it from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub position: i64,
+    pub source_id: String,
+    /// Event time (skew-corrected), in milliseconds.
+    pub timestamp: Millis,
+    pub body: String,
+}
+
 /// Size figures of the log, for metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogStats {
@@ -137,6 +149,28 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
     fn log_stats(&self) -> Result<LogStats, StoreError>;
+    /// Events of a workspace after `after`, oldest first: the applier's view of the log.
+    fn read_log(
+        &self,
+        workspace_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError>;
+    /// The events of a workspace at these positions, in the order given; missing ones skipped.
+    fn events_at(
+        &self,
+        workspace_id: &str,
+        positions: &[i64],
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// A workspace's identity rules as JSON, if any were set.
+    fn identity_rules(&self, workspace_id: &str) -> Result<Option<String>, StoreError>;
+    fn set_identity_rules(
+        &self,
+        workspace_id: &str,
+        rules: &str,
+        now: Millis,
+    ) -> Result<(), StoreError>;
 
     /// Stops accepting appends, commits everything queued and waits for the writer to finish.
     fn shutdown(&self);

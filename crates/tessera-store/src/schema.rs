@@ -60,6 +60,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source_id, file_sha256)
     );
     "#,
+    // 3: identity rules per workspace (JSON, see tessera_core::identity::rules).
+    r#"
+    CREATE TABLE identity_rules (
+        workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,
+        rules TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

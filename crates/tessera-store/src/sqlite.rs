@@ -5,14 +5,15 @@ use crate::dedup::{self, DedupWindow};
 use crate::log_writer::{self, Job};
 use crate::pool::ReadPool;
 use crate::{
-    admin, events, schema, AppendBatch, AppendCallback, CommitObserver, EventFilter, LogStats,
-    Source, Store, StoreError, StoredEvent, Token, Workspace,
+    admin, events, schema, AppendBatch, AppendCallback, CommitObserver, EventFilter, LogEntry,
+    LogStats, Source, Store, StoreError, StoredEvent, Token, Workspace,
 };
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use tessera_core::Millis;
 
 /// Tuning of the embedded store.
 #[derive(Clone, Default)]
@@ -227,6 +228,35 @@ impl Store for SqliteStore {
         });
         self.readers
             .with(|c| events::list_events(c, workspace_id, filter, hint, limit))
+    }
+    fn read_log(
+        &self,
+        workspace_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        self.readers
+            .with(|c| events::read_log(c, workspace_id, after, limit))
+    }
+    fn events_at(
+        &self,
+        workspace_id: &str,
+        positions: &[i64],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.readers
+            .with(|c| events::events_at(c, workspace_id, positions))
+    }
+    fn identity_rules(&self, workspace_id: &str) -> Result<Option<String>, StoreError> {
+        self.readers
+            .with(|c| admin::identity_rules(c, workspace_id))
+    }
+    fn set_identity_rules(
+        &self,
+        workspace_id: &str,
+        rules: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.admin(|c| admin::set_identity_rules(c, workspace_id, rules, now))
     }
     fn log_stats(&self) -> Result<LogStats, StoreError> {
         let last_position = self.readers.with(events::last_position)?;

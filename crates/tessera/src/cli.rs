@@ -54,6 +54,10 @@ impl ServeArgs {
     /// Layers flags/environment over the file over the defaults.
     pub fn resolve(&self) -> Result<ServeSettings, crate::config::ConfigError> {
         let file = FileConfig::load(self.config.as_deref())?;
+        let identity = match self.config.as_deref() {
+            Some(path) => file.identity_rules(path)?,
+            None => Default::default(),
+        };
         Ok(ServeSettings {
             data_dir: self
                 .data_dir
@@ -77,6 +81,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| "text".into()),
             queue_depth: self.queue_depth.or(file.queue_depth).unwrap_or(1024),
             dedup_capacity: self.dedup_capacity.or(file.dedup_capacity).unwrap_or(0),
+            identity,
         })
     }
 }

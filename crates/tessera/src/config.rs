@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use tessera_core::identity::IdentityRules;
 
 /// The `[server]`-less flat TOML file. Unknown keys are refused so a typo is not ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -15,6 +16,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub queue_depth: Option<usize>,
     pub dedup_capacity: Option<usize>,
+    /// Identity rules for workspaces that have none set through the admin API.
+    pub identity: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +40,23 @@ impl FileConfig {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
             message: e.to_string(),
-        })
+        })?;
+        file.identity_rules(path)?;
+        Ok(file)
+    }
+
+    /// The `[identity]` table as rules (the defaults when it is absent).
+    pub fn identity_rules(&self, path: &Path) -> Result<IdentityRules, ConfigError> {
+        match &self.identity {
+            None => Ok(IdentityRules::default()),
+            Some(v) => IdentityRules::from_json(v).map_err(|e| ConfigError::Parse {
+                path: path.display().to_string(),
+                message: format!("[identity] {e}"),
+            }),
+        }
     }
 }
 
@@ -57,6 +73,8 @@ pub struct ServeSettings {
     pub queue_depth: usize,
     /// Zero: the store's default.
     pub dedup_capacity: usize,
+    /// Identity rules of workspaces without rules of their own.
+    pub identity: IdentityRules,
 }
 
 #[cfg(test)]

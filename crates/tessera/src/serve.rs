@@ -4,6 +4,7 @@
 use crate::config::ServeSettings;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use tessera_server::applier::{state_dir, Appliers, LogSignal};
 use tessera_server::bootstrap::{bootstrap, AdminToken, DEFAULT_WORKSPACE};
 use tessera_server::Metrics;
 use tessera_store::{SqliteOptions, SqliteStore, Store};
@@ -17,6 +18,8 @@ pub enum ServeError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Applier(#[from] tessera_server::applier::ApplierError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -38,6 +41,8 @@ pub fn run(settings: ServeSettings) -> Result<(), ServeError> {
     init_logging(&settings.log_format);
     let metrics = Arc::new(Metrics::default());
     let observer_metrics = metrics.clone();
+    let signal = Arc::new(LogSignal::default());
+    let observer_signal = signal.clone();
     let store = SqliteStore::open(
         &settings.data_dir,
         SqliteOptions {
@@ -45,12 +50,25 @@ pub fn run(settings: ServeSettings) -> Result<(), ServeError> {
             commit_observer: Some(Arc::new(move |took, _events| {
                 observer_metrics.commits.fetch_add(1, Relaxed);
                 observer_metrics.commit_latency.observe(took);
+                observer_signal.notify();
             })),
             dedup_capacity: settings.dedup_capacity,
         },
     )?;
     let admin = bootstrap(&store, settings.admin_token.as_deref())?;
     let store: Arc<dyn Store> = Arc::new(store);
+    let started = std::time::Instant::now();
+    let appliers = Arc::new(Appliers::new(
+        store.clone(),
+        state_dir(&settings.data_dir),
+        signal,
+        settings.identity.clone(),
+    ));
+    appliers.start_all()?;
+    tracing::info!(
+        took_ms = started.elapsed().as_millis() as u64,
+        "profile state loaded"
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,7 +93,8 @@ pub fn run(settings: ServeSettings) -> Result<(), ServeError> {
             AdminToken::Existing => println!("Admin token: the one printed at first start"),
         }
         tracing::info!(%addr, "tessera serving");
-        let state = tessera_server::app_state(store, metrics, DEFAULT_WORKSPACE.to_string());
+        let state =
+            tessera_server::app_state(store, metrics, appliers, DEFAULT_WORKSPACE.to_string());
         tessera_server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("tessera stopped; every acknowledged event is on disk");
         Ok(())

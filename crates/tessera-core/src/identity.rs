@@ -1,0 +1,39 @@
+//! Identity resolution and profiles: Segment-style flat matching over typed identifiers, with
+//! priorities, limits and blocked values; profiles with last-write-wins traits and their
+//! history; accounts from `group` calls; merge records for explain and split.
+
+mod changes;
+mod doc;
+mod engine;
+mod facts;
+pub mod rules;
+#[cfg(test)]
+mod tests;
+mod views;
+
+pub use changes::{AbsorbedRow, CommitBatch, HistoryRow, MergeRow};
+pub use doc::RestoreError;
+pub use engine::Engine;
+pub use facts::{EventFacts, FactsError};
+pub use rules::{IdentityRules, RulesError, TypeRule};
+pub use views::{AccountView, EngineStats, IdentifierView, ProfileView, TraitView};
+
+/// The public id of a person profile, derived from its key.
+pub fn profile_id(key: i64) -> String {
+    format!("prf_{key}")
+}
+
+/// The public id of an account, derived from its key.
+pub fn account_id(key: i64) -> String {
+    format!("acc_{key}")
+}
+
+/// The key of a `prf_…` id.
+pub fn parse_profile_id(id: &str) -> Option<i64> {
+    id.strip_prefix("prf_")?.parse().ok().filter(|k| *k > 0)
+}
+
+/// The key of an `acc_…` id.
+pub fn parse_account_id(id: &str) -> Option<i64> {
+    id.strip_prefix("acc_")?.parse().ok().filter(|k| *k > 0)
+}

@@ -1,0 +1,159 @@
+//! What applying events changed, collected until the applier commits: the rows the store must
+//! write together with the log position they reflect.
+
+use super::engine::{Engine, NONE};
+use crate::time::Millis;
+
+#[derive(Default)]
+pub(super) struct Changes {
+    /// (event position, profile slot when applied).
+    pub assignments: Vec<(i64, u32)>,
+    pub history: Vec<HistoryChange>,
+    pub merges: Vec<MergeChange>,
+    pub dirty_profiles: Vec<u32>,
+    pub dirty_accounts: Vec<u32>,
+}
+
+pub(super) struct HistoryChange {
+    pub slot: u32,
+    pub position: i64,
+    pub key: u32,
+    pub value: Box<str>,
+    pub source: u32,
+    pub ts: Millis,
+}
+
+pub(super) struct MergeChange {
+    pub position: i64,
+    pub ts: Millis,
+    pub survivor: u32,
+    pub absorbed: Vec<u32>,
+    pub identifiers: Vec<(u16, Box<str>)>,
+}
+
+/// Everything one commit writes. Profile keys are resolved to the profile that is live at the
+/// end of the batch, so rows written now never need rewriting for merges in the same batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CommitBatch {
+    /// The last log position the batch reflects.
+    pub position: i64,
+    /// Live profiles that changed: (key, document).
+    pub profiles: Vec<(i64, String)>,
+    /// Accounts that changed: (key, document).
+    pub accounts: Vec<(i64, String)>,
+    pub absorbed: Vec<AbsorbedRow>,
+    /// (profile key, event position).
+    pub assignments: Vec<(i64, i64)>,
+    pub history: Vec<HistoryRow>,
+    pub merges: Vec<MergeRow>,
+}
+
+impl CommitBatch {
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+            && self.accounts.is_empty()
+            && self.absorbed.is_empty()
+            && self.assignments.is_empty()
+            && self.history.is_empty()
+            && self.merges.is_empty()
+    }
+}
+
+/// A profile merged into another: its rows move to `live`; `survivor` is kept for explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbsorbedRow {
+    pub profile: i64,
+    pub survivor: i64,
+    pub live: i64,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub profile: i64,
+    pub position: i64,
+    pub key: String,
+    /// JSON text.
+    pub value: String,
+    pub source: String,
+    pub ts: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeRow {
+    pub position: i64,
+    pub ts: Millis,
+    pub survivor: i64,
+    pub absorbed: Vec<i64>,
+    /// (type, value) of the event's identifiers that matched existing profiles.
+    pub identifiers: Vec<(String, String)>,
+}
+
+impl Engine {
+    /// Takes what changed since the last call, ready for the store.
+    pub fn take_changes(&mut self) -> CommitBatch {
+        let ch = std::mem::take(&mut self.changes);
+        let key_of = |e: &Engine, slot: u32| e.profiles[e.live(slot) as usize].key;
+        let mut batch = CommitBatch {
+            position: self.position,
+            ..CommitBatch::default()
+        };
+        for m in &ch.merges {
+            for &a in &m.absorbed {
+                batch.absorbed.push(AbsorbedRow {
+                    profile: self.profiles[a as usize].key,
+                    survivor: self.profiles[m.survivor as usize].key,
+                    live: key_of(self, m.survivor),
+                    position: m.position,
+                });
+            }
+            batch.merges.push(MergeRow {
+                position: m.position,
+                ts: m.ts,
+                survivor: self.profiles[m.survivor as usize].key,
+                absorbed: m
+                    .absorbed
+                    .iter()
+                    .map(|&a| self.profiles[a as usize].key)
+                    .collect(),
+                identifiers: m
+                    .identifiers
+                    .iter()
+                    .map(|(t, v)| (self.types.name(*t as u32).to_string(), v.to_string()))
+                    .collect(),
+            });
+        }
+        batch.assignments = ch
+            .assignments
+            .iter()
+            .map(|&(pos, slot)| (key_of(self, slot), pos))
+            .collect();
+        batch.history = ch
+            .history
+            .into_iter()
+            .map(|h| HistoryRow {
+                profile: key_of(self, h.slot),
+                position: h.position,
+                key: self.strings.name(h.key).to_string(),
+                value: h.value.into(),
+                source: self.strings.name(h.source).to_string(),
+                ts: h.ts,
+            })
+            .collect();
+        for slot in ch.dirty_profiles {
+            let p = &mut self.profiles[slot as usize];
+            let live = p.merged_into == NONE;
+            p.dirty = false;
+            if live {
+                batch.profiles.push((p.key, self.profile_doc(slot)));
+            }
+        }
+        for acc in ch.dirty_accounts {
+            self.accounts[acc as usize].dirty = false;
+            batch
+                .accounts
+                .push((self.accounts[acc as usize].key, self.account_doc(acc)));
+        }
+        batch
+    }
+}

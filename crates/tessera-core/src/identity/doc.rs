@@ -1,0 +1,269 @@
+//! The stored form of the hot state: one JSON document per profile and per account, written
+//! in a canonical order (identifiers by type and value, traits by key) so that the same state
+//! always gives the same bytes, and read back into an engine at start-up.
+
+use super::engine::{Account, Engine, Ident, Profile, TraitValue, NONE};
+use super::rules::IdentityRules;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+fn push_str(out: &mut String, s: &str) {
+    // serde_json's escaping, so documents are valid JSON whatever the value holds.
+    out.push_str(&serde_json::to_string(s).expect("a str always serialises"));
+}
+
+impl Engine {
+    fn traits_doc(&self, out: &mut String, traits: &[TraitValue]) {
+        let mut sorted: Vec<&TraitValue> = traits.iter().collect();
+        sorted.sort_by(|a, b| self.strings.name(a.key).cmp(self.strings.name(b.key)));
+        out.push('{');
+        for (i, t) in sorted.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_str(out, self.strings.name(t.key));
+            out.push_str(":{\"value\":");
+            out.push_str(&t.value);
+            out.push_str(",\"source\":");
+            push_str(out, self.strings.name(t.source));
+            let _ = write!(out, ",\"updated_at\":{}}}", t.ts);
+        }
+        out.push('}');
+    }
+
+    pub(super) fn profile_doc(&self, slot: u32) -> String {
+        let p = &self.profiles[slot as usize];
+        let mut out = String::with_capacity(256);
+        let _ = write!(
+            out,
+            "{{\"created_at\":{},\"updated_at\":{},\"merges\":{},\"identifiers\":[",
+            p.created_at, p.updated_at, p.merges
+        );
+        let mut ids: Vec<&Ident> = p.idents.iter().map(|&i| &self.idents[i as usize]).collect();
+        ids.sort_by(|a, b| {
+            (self.types.name(a.ty as u32), &a.value).cmp(&(self.types.name(b.ty as u32), &b.value))
+        });
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"type\":");
+            push_str(&mut out, self.types.name(id.ty as u32));
+            out.push_str(",\"value\":");
+            push_str(&mut out, &id.value);
+            let _ = write!(
+                out,
+                ",\"first_seen\":{},\"last_seen\":{},\"position\":{},\"origin\":{}}}",
+                id.added_at, id.last_seen, id.position, id.origin
+            );
+        }
+        out.push_str("],\"traits\":");
+        self.traits_doc(&mut out, &p.traits);
+        let mut accounts: Vec<i64> = p
+            .accounts
+            .iter()
+            .map(|&a| self.accounts[a as usize].key)
+            .collect();
+        accounts.sort_unstable();
+        let _ = write!(out, ",\"accounts\":{accounts:?}}}");
+        out
+    }
+
+    pub(super) fn account_doc(&self, slot: u32) -> String {
+        let a = &self.accounts[slot as usize];
+        let mut out = String::with_capacity(256);
+        out.push_str("{\"group_id\":");
+        push_str(&mut out, &a.group_id);
+        let _ = write!(
+            out,
+            ",\"created_at\":{},\"updated_at\":{},\"traits\":",
+            a.created_at, a.updated_at
+        );
+        self.traits_doc(&mut out, &a.traits);
+        let mut members: Vec<i64> = a
+            .members
+            .iter()
+            .map(|&m| self.profiles[m as usize].key)
+            .collect();
+        members.sort_unstable();
+        let _ = write!(out, ",\"members\":{members:?}}}");
+        out
+    }
+
+    /// Rebuilds an engine from stored documents. `profiles` and `absorbed` may come in any
+    /// order; the result decides exactly as the engine that wrote them would.
+    pub fn restore(
+        rules: IdentityRules,
+        position: i64,
+        profiles: impl IntoIterator<Item = (i64, String)>,
+        absorbed: impl IntoIterator<Item = (i64, i64)>,
+        accounts: impl IntoIterator<Item = (i64, String)>,
+    ) -> Result<Engine, RestoreError> {
+        let mut e = Engine::new(rules);
+        e.position = position;
+        let mut docs: Vec<(i64, String)> = profiles.into_iter().collect();
+        docs.sort_unstable_by_key(|d| d.0);
+        let absorbed: Vec<(i64, i64)> = absorbed.into_iter().collect();
+        for &(key, _) in &docs {
+            e.new_slot(key);
+        }
+        for &(key, _) in &absorbed {
+            e.new_slot(key);
+        }
+        for (key, survivor) in absorbed {
+            let s = *e
+                .profile_slots
+                .get(&survivor)
+                .ok_or(RestoreError::Dangling { key: survivor })?;
+            let slot = e.profile_slots[&key];
+            e.profiles[slot as usize].merged_into = s;
+        }
+        let mut account_docs: Vec<(i64, String)> = accounts.into_iter().collect();
+        account_docs.sort_unstable_by_key(|d| d.0);
+        let mut pending_members = Vec::new();
+        for (key, text) in &account_docs {
+            let d: AccountDoc = serde_json::from_str(text).map_err(|err| RestoreError::Doc {
+                key: *key,
+                reason: err.to_string(),
+            })?;
+            let slot = e.accounts.len() as u32;
+            let traits = e.read_traits(d.traits);
+            e.accounts.push(Account {
+                key: *key,
+                group_id: d.group_id.as_str().into(),
+                created_at: d.created_at,
+                updated_at: d.updated_at,
+                traits,
+                members: Vec::new(),
+                dirty: false,
+            });
+            e.account_slots.insert(*key, slot);
+            e.account_index.insert(d.group_id.into_boxed_str(), slot);
+            pending_members.push((slot, d.members));
+        }
+        for (slot, members) in pending_members {
+            for m in members {
+                let p = *e
+                    .profile_slots
+                    .get(&m)
+                    .ok_or(RestoreError::Dangling { key: m })?;
+                e.accounts[slot as usize].members.push(p);
+            }
+        }
+        for (key, text) in docs {
+            let d: ProfileDoc = serde_json::from_str(&text).map_err(|err| RestoreError::Doc {
+                key,
+                reason: err.to_string(),
+            })?;
+            let slot = e.profile_slots[&key];
+            let traits = e.read_traits(d.traits);
+            let mut accounts = Vec::with_capacity(d.accounts.len());
+            for a in d.accounts {
+                accounts.push(
+                    *e.account_slots
+                        .get(&a)
+                        .ok_or(RestoreError::Dangling { key: a })?,
+                );
+            }
+            let mut idents = Vec::with_capacity(d.identifiers.len());
+            for id in d.identifiers {
+                let ty = e.types.id(&id.kind) as u16;
+                idents.push(e.insert_ident(Ident {
+                    value: id.value.into_boxed_str(),
+                    ty,
+                    profile: slot,
+                    added_at: id.first_seen,
+                    last_seen: id.last_seen,
+                    position: id.position,
+                    origin: id.origin,
+                }));
+            }
+            let p = &mut e.profiles[slot as usize];
+            p.created_at = d.created_at;
+            p.updated_at = d.updated_at;
+            p.merges = d.merges;
+            p.idents = idents;
+            p.traits = traits;
+            p.accounts = accounts;
+        }
+        // Type names first seen in documents need limits too.
+        let rules = e.rules.clone();
+        e.set_rules(rules);
+        Ok(e)
+    }
+
+    fn new_slot(&mut self, key: i64) {
+        let slot = self.profiles.len() as u32;
+        self.profiles.push(Profile {
+            key,
+            created_at: 0,
+            updated_at: 0,
+            merged_into: NONE,
+            merges: 0,
+            idents: Vec::new(),
+            traits: Vec::new(),
+            accounts: Vec::new(),
+            dirty: false,
+        });
+        self.profile_slots.insert(key, slot);
+    }
+
+    fn read_traits(&mut self, traits: BTreeMap<String, TraitDoc>) -> Vec<TraitValue> {
+        traits
+            .into_iter()
+            .map(|(k, t)| TraitValue {
+                key: self.strings.id(&k),
+                source: self.strings.id(&t.source),
+                ts: t.updated_at,
+                value: t.value.get().into(),
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("stored document of {key} is unreadable: {reason}")]
+    Doc { key: i64, reason: String },
+    #[error("stored state refers to profile or account {key}, which is not stored")]
+    Dangling { key: i64 },
+}
+
+#[derive(Deserialize)]
+struct ProfileDoc {
+    created_at: i64,
+    updated_at: i64,
+    merges: u32,
+    identifiers: Vec<IdentDoc>,
+    traits: BTreeMap<String, TraitDoc>,
+    accounts: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+struct IdentDoc {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+    first_seen: i64,
+    last_seen: i64,
+    position: i64,
+    origin: i64,
+}
+
+#[derive(Deserialize)]
+struct TraitDoc {
+    value: Box<RawValue>,
+    source: String,
+    updated_at: i64,
+}
+
+#[derive(Deserialize)]
+struct AccountDoc {
+    group_id: String,
+    created_at: i64,
+    updated_at: i64,
+    traits: BTreeMap<String, TraitDoc>,
+    members: Vec<i64>,
+}

@@ -1,0 +1,431 @@
+//! The appliers: exactly one thread per workspace reads the event log in order, applies each
+//! event to the workspace's identity engine and commits the changes together with the log
+//! position they reflect. Readers (the Profile API) see the engine through a read lock.
+//!
+//! Rebuilds (after a split or a rule change, and `tessera replay`) run the same loop into a
+//! fresh engine and a fresh state file, then swap them in.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tessera_core::identity::{Engine, EventFacts, IdentityRules};
+use tessera_store::{LogEntry, ProfileDb, Store, StoreError};
+
+/// Events read from the log per query.
+const READ_CHUNK: usize = 4096;
+/// Events applied per hold of the engine's write lock, so readers wait little.
+const LOCK_CHUNK: usize = 256;
+/// A commit happens after this many events or this much time, whichever comes first.
+const COMMIT_EVENTS: usize = 50_000;
+const COMMIT_EVERY: Duration = Duration::from_millis(50);
+
+/// Wakes appliers when the log grew (called from the log writer's commit observer).
+#[derive(Default)]
+pub struct LogSignal {
+    seq: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl LogSignal {
+    pub fn notify(&self) {
+        *self.seq.lock().expect("log signal poisoned") += 1;
+        self.cond.notify_all();
+    }
+
+    fn wait(&self, seen: u64, timeout: Duration) -> u64 {
+        let guard = self.seq.lock().expect("log signal poisoned");
+        let (guard, _) = self
+            .cond
+            .wait_timeout_while(guard, timeout, |s| *s == seen)
+            .expect("log signal poisoned");
+        *guard
+    }
+
+    fn current(&self) -> u64 {
+        *self.seq.lock().expect("log signal poisoned")
+    }
+}
+
+/// The derived state of one workspace, shared by its applier and the readers.
+pub struct WorkspaceState {
+    pub workspace: String,
+    pub engine: RwLock<Engine>,
+    db: RwLock<Arc<ProfileDb>>,
+    /// The last log position committed to the state file.
+    pub committed: AtomicI64,
+}
+
+impl WorkspaceState {
+    /// The current state file (a rebuild may swap it).
+    pub fn db(&self) -> Arc<ProfileDb> {
+        self.db.read().expect("state lock poisoned").clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplierError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("stored profile state cannot be read: {0}")]
+    Restore(#[from] tessera_core::identity::RestoreError),
+    #[error("the applier of workspace {0} is not running")]
+    Stopped(String),
+}
+
+type Reply = Sender<Result<(), String>>;
+
+enum Command {
+    SetRules(IdentityRules),
+    Rebuild(IdentityRules, Reply),
+}
+
+struct Handle {
+    state: Arc<WorkspaceState>,
+    commands: Sender<Command>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Every workspace's applier.
+pub struct Appliers {
+    store: Arc<dyn Store>,
+    dir: PathBuf,
+    signal: Arc<LogSignal>,
+    default_rules: IdentityRules,
+    running: Mutex<HashMap<String, Handle>>,
+}
+
+impl Appliers {
+    pub fn new(
+        store: Arc<dyn Store>,
+        dir: PathBuf,
+        signal: Arc<LogSignal>,
+        default_rules: IdentityRules,
+    ) -> Appliers {
+        Appliers {
+            store,
+            dir,
+            signal,
+            default_rules,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The rules a workspace uses: its stored ones, else the configured defaults.
+    pub fn rules_for(&self, workspace: &str) -> Result<IdentityRules, ApplierError> {
+        Ok(match self.store.identity_rules(workspace)? {
+            Some(text) => serde_json::from_str(&text)
+                .ok()
+                .and_then(|v| IdentityRules::from_json(&v).ok())
+                .unwrap_or_else(|| self.default_rules.clone()),
+            None => self.default_rules.clone(),
+        })
+    }
+
+    /// Starts the applier of every workspace that has none yet (loading each one's state).
+    pub fn start_all(&self) -> Result<(), ApplierError> {
+        for ws in self.store.list_workspaces()? {
+            self.start(&ws.id)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a workspace's applier, loading its stored state; a no-op when it runs.
+    pub fn start(&self, workspace: &str) -> Result<Arc<WorkspaceState>, ApplierError> {
+        let mut running = self.running.lock().expect("appliers poisoned");
+        if let Some(h) = running.get(workspace) {
+            return Ok(h.state.clone());
+        }
+        let rules = self.rules_for(workspace)?;
+        let db = ProfileDb::open_latest(&self.dir, workspace)?;
+        let stored = db.load()?;
+        let engine = Engine::restore(
+            rules,
+            stored.position,
+            stored.profiles,
+            stored.absorbed,
+            stored.accounts,
+        )?;
+        let state = Arc::new(WorkspaceState {
+            workspace: workspace.to_string(),
+            committed: AtomicI64::new(stored.position),
+            engine: RwLock::new(engine),
+            db: RwLock::new(Arc::new(db)),
+        });
+        let (tx, rx) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            store: self.store.clone(),
+            state: state.clone(),
+            signal: self.signal.clone(),
+            stop: stop.clone(),
+            dir: self.dir.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("applier-{workspace}"))
+            .spawn(move || worker.run(rx))
+            .map_err(|e| StoreError::CommitFailed(format!("cannot start applier: {e}")))?;
+        running.insert(
+            workspace.to_string(),
+            Handle {
+                state: state.clone(),
+                commands: tx,
+                stop,
+                thread: Some(thread),
+            },
+        );
+        Ok(state)
+    }
+
+    /// The state of a workspace, starting its applier if the workspace is new.
+    pub fn state(&self, workspace: &str) -> Result<Arc<WorkspaceState>, ApplierError> {
+        self.start(workspace)
+    }
+
+    /// Uses new rules for events applied from now on.
+    pub fn set_rules(&self, workspace: &str, rules: IdentityRules) -> Result<(), ApplierError> {
+        self.start(workspace)?;
+        let running = self.running.lock().expect("appliers poisoned");
+        let h = running
+            .get(workspace)
+            .ok_or_else(|| ApplierError::Stopped(workspace.to_string()))?;
+        h.commands
+            .send(Command::SetRules(rules))
+            .map_err(|_| ApplierError::Stopped(workspace.to_string()))
+    }
+
+    /// Re-derives a workspace's whole state from the log under `rules`; returns when the new
+    /// state is in place.
+    pub fn rebuild(
+        &self,
+        workspace: &str,
+        rules: IdentityRules,
+    ) -> Result<Receiver<Result<(), String>>, ApplierError> {
+        self.start(workspace)?;
+        let running = self.running.lock().expect("appliers poisoned");
+        let h = running
+            .get(workspace)
+            .ok_or_else(|| ApplierError::Stopped(workspace.to_string()))?;
+        let (tx, rx) = channel();
+        h.commands
+            .send(Command::Rebuild(rules, tx))
+            .map_err(|_| ApplierError::Stopped(workspace.to_string()))?;
+        Ok(rx)
+    }
+
+    /// Stops a workspace's applier and deletes its derived state (the workspace is gone).
+    pub fn remove(&self, workspace: &str) {
+        let handle = self
+            .running
+            .lock()
+            .expect("appliers poisoned")
+            .remove(workspace);
+        if let Some(mut h) = handle {
+            h.stop.store(true, Ordering::SeqCst);
+            self.signal.notify();
+            if let Some(t) = h.thread.take() {
+                let _ = t.join();
+            }
+            h.state.db().retire();
+        }
+    }
+
+    /// Stops every applier after it commits what it applied.
+    pub fn shutdown(&self) {
+        let handles: Vec<Handle> = self
+            .running
+            .lock()
+            .expect("appliers poisoned")
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
+        for h in &handles {
+            h.stop.store(true, Ordering::SeqCst);
+        }
+        self.signal.notify();
+        for mut h in handles {
+            if let Some(t) = h.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Log positions each workspace's state reflects (for metrics).
+    pub fn positions(&self) -> Vec<(String, i64)> {
+        let running = self.running.lock().expect("appliers poisoned");
+        let mut out: Vec<(String, i64)> = running
+            .iter()
+            .map(|(ws, h)| {
+                (
+                    ws.clone(),
+                    h.state.engine.read().expect("engine poisoned").position(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+struct Worker {
+    store: Arc<dyn Store>,
+    state: Arc<WorkspaceState>,
+    signal: Arc<LogSignal>,
+    stop: Arc<AtomicBool>,
+    dir: PathBuf,
+}
+
+impl Worker {
+    fn run(self, commands: Receiver<Command>) {
+        let ws = self.state.workspace.clone();
+        let mut pending = 0usize;
+        let mut last_commit = Instant::now();
+        loop {
+            while let Ok(cmd) = commands.try_recv() {
+                match cmd {
+                    Command::SetRules(rules) => self.write_engine().set_rules(rules),
+                    Command::Rebuild(rules, reply) => {
+                        if let Err(e) = self.commit(&mut pending) {
+                            tracing::error!(workspace = %ws, error = %e, "commit before rebuild failed");
+                        }
+                        let outcome = self.rebuild(rules).map_err(|e| e.to_string());
+                        if let Err(e) = &outcome {
+                            tracing::error!(workspace = %ws, error = %e, "rebuild failed");
+                        }
+                        let _ = reply.send(outcome);
+                    }
+                }
+            }
+            let seen = self.signal.current();
+            let after = self.read_engine().position();
+            let entries = match self.store.read_log(&ws, after, READ_CHUNK) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(workspace = %ws, error = %e, "reading the log failed");
+                    std::thread::sleep(Duration::from_millis(500));
+                    continue;
+                }
+            };
+            if !entries.is_empty() {
+                for chunk in entries.chunks(LOCK_CHUNK) {
+                    apply_entries(&mut self.write_engine(), chunk);
+                }
+                pending += entries.len();
+            }
+            if pending > 0
+                && (pending >= COMMIT_EVENTS
+                    || last_commit.elapsed() >= COMMIT_EVERY
+                    || entries.len() < READ_CHUNK)
+            {
+                if let Err(e) = self.commit(&mut pending) {
+                    tracing::error!(workspace = %ws, error = %e, "committing profile state failed");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                last_commit = Instant::now();
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                if let Err(e) = self.commit(&mut pending) {
+                    tracing::error!(workspace = %ws, error = %e, "final commit failed");
+                }
+                return;
+            }
+            if entries.len() < READ_CHUNK {
+                self.signal.wait(seen, Duration::from_millis(200));
+            }
+        }
+    }
+
+    fn read_engine(&self) -> std::sync::RwLockReadGuard<'_, Engine> {
+        self.state.engine.read().expect("engine poisoned")
+    }
+
+    fn write_engine(&self) -> std::sync::RwLockWriteGuard<'_, Engine> {
+        self.state.engine.write().expect("engine poisoned")
+    }
+
+    fn commit(&self, pending: &mut usize) -> Result<(), StoreError> {
+        let batch = self.write_engine().take_changes();
+        if batch.is_empty() && batch.position <= self.state.committed.load(Ordering::SeqCst) {
+            *pending = 0;
+            return Ok(());
+        }
+        self.state.db().commit(&batch)?;
+        self.state.committed.store(batch.position, Ordering::SeqCst);
+        *pending = 0;
+        Ok(())
+    }
+
+    /// Derives a fresh engine and state file from the whole log, then swaps them in.
+    fn rebuild(&self, rules: IdentityRules) -> Result<(), ApplierError> {
+        let ws = &self.state.workspace;
+        let started = Instant::now();
+        let db = ProfileDb::create_next(&self.dir, ws)?;
+        let mut engine = Engine::new(rules);
+        replay_into(self.store.as_ref(), ws, &mut engine, &db)?;
+        // Catch up with what arrived meanwhile while readers still see the old state, then
+        // swap under the write lock so no event is applied twice or skipped.
+        let mut live = self.write_engine();
+        replay_into(self.store.as_ref(), ws, &mut engine, &db)?;
+        db.mark_complete()?;
+        let old = std::mem::replace(
+            &mut *self.state.db.write().expect("state lock poisoned"),
+            Arc::new(db),
+        );
+        old.retire();
+        self.state
+            .committed
+            .store(engine.position(), Ordering::SeqCst);
+        *live = engine;
+        drop(live);
+        tracing::info!(workspace = %ws, took_ms = started.elapsed().as_millis() as u64, "profile state rebuilt from the log");
+        Ok(())
+    }
+}
+
+/// Applies log entries to an engine; an unreadable body is logged and skipped (the log only
+/// holds validated messages, so this means a body written by something else).
+pub fn apply_entries(engine: &mut Engine, entries: &[LogEntry]) {
+    for e in entries {
+        match EventFacts::parse(e.position, e.timestamp, &e.source_id, &e.body) {
+            Ok(f) => {
+                engine.apply(&f);
+            }
+            Err(err) => {
+                tracing::warn!(position = e.position, error = %err.reason, "skipping an unreadable event");
+                engine.skip_to(e.position);
+            }
+        }
+    }
+}
+
+/// Applies the log from the engine's position to its head, committing into `db` as it goes.
+pub fn replay_into(
+    store: &dyn Store,
+    workspace: &str,
+    engine: &mut Engine,
+    db: &ProfileDb,
+) -> Result<(), StoreError> {
+    let mut pending = 0;
+    loop {
+        let entries = store.read_log(workspace, engine.position(), READ_CHUNK)?;
+        if entries.is_empty() {
+            break;
+        }
+        apply_entries(engine, &entries);
+        pending += entries.len();
+        if pending >= COMMIT_EVENTS {
+            db.commit(&engine.take_changes())?;
+            pending = 0;
+        }
+    }
+    db.commit(&engine.take_changes())
+}
+
+/// Where the state files of workspaces live inside a data directory.
+pub fn state_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("profiles")
+}

@@ -1,0 +1,421 @@
+//! The Profile API: `GET /v1/profiles/{ident}` and its sub-resources, `POST .../split`, and
+//! `GET /v1/accounts/{ident}`. A profile is addressed by `type:value` (URL-encoded) or by its
+//! id (`prf_…`); an id that was merged away answers as the profile that absorbed it.
+
+use crate::applier::WorkspaceState;
+use crate::auth::{authenticate, resolve_workspace, SCOPE_READ};
+use crate::error::ApiError;
+use crate::state::SharedState;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use tessera_core::identity::{
+    account_id, parse_account_id, parse_profile_id, profile_id, HistoryRow, MergeRow, TraitView,
+};
+use tessera_core::time::{format_iso8601, parse_iso8601};
+
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 1_000;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileQuery {
+    workspace: Option<String>,
+    verbose: Option<bool>,
+    as_of: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+    other: Option<String>,
+}
+
+fn internal(message: &str) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+}
+
+/// The workspace's state, after checking the caller may read it.
+pub(crate) fn readable_state(
+    st: &SharedState,
+    headers: &HeaderMap,
+    workspace: Option<&str>,
+    admin: bool,
+) -> Result<Arc<WorkspaceState>, ApiError> {
+    let caller = authenticate(st, headers)?;
+    if admin {
+        caller.require_admin()?;
+    } else if !caller.has_scope(SCOPE_READ) {
+        return Err(ApiError::forbidden("this token may not read profiles"));
+    }
+    let ws = resolve_workspace(st, &caller, headers, workspace)?;
+    st.appliers.state(&ws.id).map_err(|e| {
+        tracing::error!(error = %e, "workspace state unavailable");
+        internal("the workspace's profile state is unavailable")
+    })
+}
+
+/// Resolves `type:value` or `prf_…` to a live profile key.
+fn resolve(state: &WorkspaceState, ident: &str) -> Result<i64, ApiError> {
+    let engine = state.engine.read().expect("engine poisoned");
+    let found = match ident.split_once(':') {
+        Some((kind, value)) => engine.profile_by_identifier(kind.trim(), value),
+        None => match parse_profile_id(ident) {
+            Some(key) => engine.resolve_key(key),
+            None => {
+                return Err(ApiError::bad_request(
+                    "invalid_identifier",
+                    "address a profile as `type:value` (e.g. `email:ann@example.com`) or by its id (`prf_…`)",
+                ))
+            }
+        },
+    };
+    found.ok_or_else(|| ApiError::not_found(&format!("profile {ident}")))
+}
+
+fn iso(ms: i64) -> String {
+    format_iso8601(ms)
+}
+
+fn raw_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+fn traits_json(traits: &[TraitView], verbose: bool) -> Value {
+    let mut out = Map::new();
+    for t in traits {
+        let v = if verbose {
+            json!({"value": raw_json(&t.value), "source": t.source, "updated_at": iso(t.updated_at)})
+        } else {
+            raw_json(&t.value)
+        };
+        out.insert(t.key.clone(), v);
+    }
+    Value::Object(out)
+}
+
+fn history_traits_json(rows: &[HistoryRow], verbose: bool) -> Value {
+    let mut out = Map::new();
+    for h in rows {
+        let v = if verbose {
+            json!({"value": raw_json(&h.value), "source": h.source, "updated_at": iso(h.ts)})
+        } else {
+            raw_json(&h.value)
+        };
+        out.insert(h.key.clone(), v);
+    }
+    Value::Object(out)
+}
+
+fn limit(q: &ProfileQuery) -> usize {
+    q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+fn cursor(q: &ProfileQuery) -> Result<Option<i64>, ApiError> {
+    q.cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_value",
+                    "`cursor` is not a cursor this API returned",
+                )
+            })
+        })
+        .transpose()
+}
+
+fn time_param(s: &str, name: &str) -> Result<i64, ApiError> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    parse_iso8601(s).map_err(|e| ApiError::bad_request("invalid_value", format!("`{name}`: {e}")))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| internal("query task failed"))?
+}
+
+/// `GET /v1/profiles/{ident}`.
+pub async fn get_profile(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(ident): Path<String>,
+    Query(q): Query<ProfileQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let state = readable_state(&st, &headers, q.workspace.as_deref(), false)?;
+    let key = resolve(&state, &ident)?;
+    let view = state
+        .engine
+        .read()
+        .expect("engine poisoned")
+        .profile(key)
+        .ok_or_else(|| ApiError::not_found(&format!("profile {ident}")))?;
+    Ok(Json(json!({
+        "id": profile_id(view.key),
+        "identifiers": view.identifiers.iter()
+            .map(|i| json!({"type": i.kind, "value": i.value})).collect::<Vec<_>>(),
+        "traits": traits_json(&view.traits, q.verbose.unwrap_or(false)),
+        "accounts": view.accounts.iter().map(|&a| account_id(a)).collect::<Vec<_>>(),
+        "merged_profiles": view.merges,
+        "created_at": iso(view.created_at),
+        "updated_at": iso(view.updated_at),
+    })))
+}
+
+/// `GET /v1/profiles/{ident}/{resource}`.
+pub async fn get_resource(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path((ident, resource)): Path<(String, String)>,
+    Query(q): Query<ProfileQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let state = readable_state(&st, &headers, q.workspace.as_deref(), false)?;
+    let key = resolve(&state, &ident)?;
+    match resource.as_str() {
+        "traits" => traits(state, key, &q).await,
+        "identifiers" => {
+            let view = state
+                .engine
+                .read()
+                .expect("engine poisoned")
+                .profile(key)
+                .ok_or_else(|| ApiError::not_found(&format!("profile {ident}")))?;
+            let ids: Vec<Value> = view
+                .identifiers
+                .iter()
+                .map(|i| {
+                    json!({"type": i.kind, "value": i.value, "first_seen": iso(i.first_seen),
+                           "last_seen": iso(i.last_seen), "added_by_position": i.position,
+                           "first_profile": profile_id(i.origin)})
+                })
+                .collect();
+            Ok(Json(json!({"id": profile_id(key), "identifiers": ids})))
+        }
+        "events" => events(st, state, key, &q).await,
+        "merges" => {
+            let db = state.db();
+            let merges = blocking(move || Ok(db.merges(key)?)).await?;
+            Ok(Json(json!({
+                "id": profile_id(key),
+                "merges": merges.iter().map(merge_json).collect::<Vec<_>>(),
+            })))
+        }
+        "history" => {
+            let (before, limit) = (cursor(&q)?, limit(&q));
+            let db = state.db();
+            let rows = blocking(move || Ok(db.history(key, before, limit)?)).await?;
+            let next = (rows.len() == limit)
+                .then(|| rows.last().map(|h| h.position.to_string()))
+                .flatten();
+            let items: Vec<Value> = rows
+                .iter()
+                .map(|h| {
+                    json!({"trait": h.key, "value": raw_json(&h.value), "source": h.source,
+                           "timestamp": iso(h.ts), "position": h.position})
+                })
+                .collect();
+            Ok(Json(
+                json!({"id": profile_id(key), "history": items, "next_cursor": next}),
+            ))
+        }
+        "explain" => crate::explain::explain(st, state, key, &ident, q.other.as_deref()).await,
+        other => Err(ApiError::not_found(&format!("profile resource `{other}`"))),
+    }
+}
+
+async fn traits(
+    state: Arc<WorkspaceState>,
+    key: i64,
+    q: &ProfileQuery,
+) -> Result<Json<Value>, ApiError> {
+    let verbose = q.verbose.unwrap_or(false);
+    let traits = match &q.as_of {
+        Some(t) => {
+            let at = time_param(t, "as_of")?;
+            let db = state.db();
+            let rows = blocking(move || Ok(db.traits_as_of(key, at)?)).await?;
+            history_traits_json(&rows, verbose)
+        }
+        None => {
+            let view = state
+                .engine
+                .read()
+                .expect("engine poisoned")
+                .profile(key)
+                .ok_or_else(|| ApiError::not_found("profile"))?;
+            traits_json(&view.traits, verbose)
+        }
+    };
+    let mut out = json!({"id": profile_id(key), "traits": traits});
+    if let Some(t) = &q.as_of {
+        out["as_of"] = json!(iso(time_param(t, "as_of")?));
+    }
+    Ok(Json(out))
+}
+
+async fn events(
+    st: SharedState,
+    state: Arc<WorkspaceState>,
+    key: i64,
+    q: &ProfileQuery,
+) -> Result<Json<Value>, ApiError> {
+    let (before, limit) = (cursor(q)?, limit(q));
+    let db = state.db();
+    let store = st.store.clone();
+    let ws = state.workspace.clone();
+    let rows = blocking(move || {
+        let positions = db.timeline(key, before, limit)?;
+        Ok((positions.len(), store.events_at(&ws, &positions)?))
+    })
+    .await?;
+    let (found, events) = rows;
+    let next = (found == limit)
+        .then(|| events.last().map(|e| e.position.to_string()))
+        .flatten();
+    let items: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            let mut v = raw_json(&e.body);
+            if let Value::Object(m) = &mut v {
+                m.insert("position".into(), json!(e.position));
+                m.insert("sourceId".into(), json!(e.source_id));
+            }
+            v
+        })
+        .collect();
+    Ok(Json(
+        json!({"id": profile_id(key), "events": items, "next_cursor": next}),
+    ))
+}
+
+pub(crate) fn merge_json(m: &MergeRow) -> Value {
+    json!({
+        "survivor": profile_id(m.survivor),
+        "absorbed": m.absorbed.iter().map(|&a| profile_id(a)).collect::<Vec<_>>(),
+        "identifiers": m.identifiers.iter()
+            .map(|(t, v)| json!({"type": t, "value": v})).collect::<Vec<_>>(),
+        "position": m.position,
+        "timestamp": iso(m.ts),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitRequest {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+/// `POST /v1/profiles/{ident}/split`: removes an identifier from a profile for good (it is
+/// blocked from joining anything again) and re-derives the workspace's profiles from the log,
+/// so the events it wrongly joined go back where they belong.
+pub async fn split(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path((ident, action)): Path<(String, String)>,
+    Query(q): Query<ProfileQuery>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    if action != "split" {
+        return Err(ApiError::not_found(&format!("profile action `{action}`")));
+    }
+    let state = readable_state(&st, &headers, q.workspace.as_deref(), true)?;
+    let req: SplitRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("split body: {e}")))?;
+    let key = resolve(&state, &ident)?;
+    let (value, before) = {
+        let engine = state.engine.read().expect("engine poisoned");
+        let id = engine.identifier(&req.kind, &req.value);
+        match id {
+            Some(id) if engine.profile_by_identifier(&req.kind, &req.value) == Some(key) => (
+                id.value,
+                engine
+                    .profile(key)
+                    .map(|p| p.identifiers)
+                    .unwrap_or_default(),
+            ),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "identifier_not_on_profile",
+                    format!(
+                        "{}:{} is not an identifier of {}",
+                        req.kind,
+                        req.value,
+                        profile_id(key)
+                    ),
+                ))
+            }
+        }
+    };
+    let mut rules = state
+        .engine
+        .read()
+        .expect("engine poisoned")
+        .rules()
+        .clone();
+    if !rules
+        .blocked_identifiers
+        .contains(&(req.kind.clone(), value.clone()))
+    {
+        rules
+            .blocked_identifiers
+            .push((req.kind.clone(), value.clone()));
+    }
+    st.store.set_identity_rules(
+        &state.workspace,
+        &rules.to_json().to_string(),
+        crate::state::now_millis(),
+    )?;
+    crate::identity_api::rebuild_and_wait(&st, &state.workspace, rules).await?;
+    let engine = state.engine.read().expect("engine poisoned");
+    let mut after: Vec<String> = before
+        .iter()
+        .filter_map(|i| engine.profile_by_identifier(&i.kind, &i.value))
+        .map(profile_id)
+        .collect();
+    after.sort();
+    after.dedup();
+    Ok(Json(json!({
+        "blocked": {"type": req.kind, "value": value},
+        "profiles": after,
+    })))
+}
+
+/// `GET /v1/accounts/{ident}`: by `group_id:value` or `acc_…`.
+pub async fn get_account(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(ident): Path<String>,
+    Query(q): Query<ProfileQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let state = readable_state(&st, &headers, q.workspace.as_deref(), false)?;
+    let engine = state.engine.read().expect("engine poisoned");
+    let key = match ident.split_once(':') {
+        Some(("group_id", g)) => engine.account_by_group_id(g),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_identifier",
+                "address an account as `group_id:value` or by its id (`acc_…`)",
+            ))
+        }
+        None => parse_account_id(&ident),
+    };
+    let view = key
+        .and_then(|k| engine.account(k))
+        .ok_or_else(|| ApiError::not_found(&format!("account {ident}")))?;
+    Ok(Json(json!({
+        "id": account_id(view.key),
+        "group_id": view.group_id,
+        "traits": traits_json(&view.traits, q.verbose.unwrap_or(false)),
+        "members": view.members.iter().map(|&m| profile_id(m)).collect::<Vec<_>>(),
+        "member_count": view.members.len(),
+        "created_at": iso(view.created_at),
+        "updated_at": iso(view.updated_at),
+    })))
+}

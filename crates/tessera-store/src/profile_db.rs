@@ -1,0 +1,464 @@
+//! The derived state of one workspace (profiles, accounts, timelines, trait history, merge
+//! records) in its own SQLite file, written by the workspace's applier together with the log
+//! position it reflects, in one transaction.
+//!
+//! Files are `profiles/<workspace>.<generation>.db`. A rebuild (replay, split, rule change)
+//! writes the next generation beside the live one and marks it complete when it has caught
+//! up; opening picks the newest complete generation and removes the rest. Because all of it
+//! can be re-derived from the log, commits use `synchronous=NORMAL`: a power cut may roll
+//! back the newest commits, but state and position always roll back together.
+
+use crate::pool::ReadPool;
+use crate::StoreError;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use tessera_core::identity::{CommitBatch, HistoryRow, MergeRow};
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    position INTEGER NOT NULL,
+    complete INTEGER NOT NULL
+);
+CREATE TABLE profiles (key INTEGER PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE accounts (key INTEGER PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE absorbed (
+    profile INTEGER PRIMARY KEY,
+    survivor INTEGER NOT NULL,
+    live INTEGER NOT NULL,
+    position INTEGER NOT NULL
+);
+CREATE INDEX absorbed_live ON absorbed(live);
+CREATE TABLE timeline (
+    profile INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (profile, position)
+) WITHOUT ROWID;
+CREATE TABLE trait_history (
+    profile INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    source TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (profile, position, key)
+) WITHOUT ROWID;
+CREATE TABLE merges (
+    position INTEGER NOT NULL,
+    survivor INTEGER NOT NULL,
+    absorbed TEXT NOT NULL,
+    identifiers TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (position, survivor)
+);
+"#;
+
+/// What a restart needs to rebuild the hot state.
+#[derive(Debug, Default)]
+pub struct StoredState {
+    pub position: i64,
+    pub profiles: Vec<(i64, String)>,
+    /// (absorbed profile, survivor at merge time).
+    pub absorbed: Vec<(i64, i64)>,
+    pub accounts: Vec<(i64, String)>,
+}
+
+/// Where an absorbed profile went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbsorbedInfo {
+    pub survivor: i64,
+    pub live: i64,
+    pub position: i64,
+}
+
+pub struct ProfileDb {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: ReadPool,
+    /// Set when a newer generation replaced this one: its files go when it is dropped.
+    retired: AtomicBool,
+}
+
+fn file_name(workspace: &str, generation: u64) -> String {
+    format!("{workspace}.{generation}.db")
+}
+
+/// Generations present for a workspace, ascending.
+fn generations(dir: &Path, workspace: &str) -> Vec<u64> {
+    let prefix = format!("{workspace}.");
+    let mut out: Vec<u64> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix(&prefix)?
+                .strip_suffix(".db")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+fn remove_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -64_000)?;
+    Ok(conn)
+}
+
+impl ProfileDb {
+    /// Opens the newest complete generation of a workspace's state, creating an empty one
+    /// (complete at position 0) when there is none, and removes every other generation.
+    pub fn open_latest(dir: &Path, workspace: &str) -> Result<ProfileDb, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let gens = generations(dir, workspace);
+        let mut chosen = None;
+        for &g in gens.iter().rev() {
+            let path = dir.join(file_name(workspace, g));
+            match ProfileDb::open_path(&path) {
+                Ok(db) if db.is_complete()? => {
+                    chosen = Some((g, db));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        for &g in &gens {
+            if chosen.as_ref().map(|c| c.0) != Some(g) {
+                remove_files(&dir.join(file_name(workspace, g)));
+            }
+        }
+        match chosen {
+            Some((_, db)) => Ok(db),
+            None => {
+                let db = ProfileDb::create(&dir.join(file_name(workspace, 1)))?;
+                db.mark_complete()?;
+                Ok(db)
+            }
+        }
+    }
+
+    /// Creates the next generation, empty and incomplete, for a rebuild.
+    pub fn create_next(dir: &Path, workspace: &str) -> Result<ProfileDb, StoreError> {
+        let next = generations(dir, workspace).last().copied().unwrap_or(0) + 1;
+        ProfileDb::create(&dir.join(file_name(workspace, next)))
+    }
+
+    /// Creates an empty, incomplete state file at `path`, replacing any file there.
+    pub fn create(path: &Path) -> Result<ProfileDb, StoreError> {
+        remove_files(path);
+        let db = ProfileDb::open_path(path)?;
+        {
+            let mut c = db.writer.lock().expect("profile writer poisoned");
+            let tx = c.transaction()?;
+            tx.execute_batch(SCHEMA)?;
+            tx.execute(
+                "INSERT INTO meta (id, position, complete) VALUES (1, 0, 0)",
+                [],
+            )?;
+            tx.commit()?;
+        }
+        Ok(db)
+    }
+
+    fn open_path(path: &Path) -> Result<ProfileDb, StoreError> {
+        let writer = open_conn(path)?;
+        Ok(ProfileDb {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: ReadPool::new(path),
+            retired: AtomicBool::new(false),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn is_complete(&self) -> Result<bool, StoreError> {
+        let c = self.writer.lock().expect("profile writer poisoned");
+        let v: Option<i64> = c
+            .query_row("SELECT complete FROM meta WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .unwrap_or(None);
+        Ok(v == Some(1))
+    }
+
+    /// Marks a rebuilt generation as the one to open from now on.
+    pub fn mark_complete(&self) -> Result<(), StoreError> {
+        let c = self.writer.lock().expect("profile writer poisoned");
+        c.execute("UPDATE meta SET complete = 1 WHERE id = 1", [])?;
+        Ok(())
+    }
+
+    /// Deletes this generation's files once the last user drops it.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
+    /// The log position the stored state reflects.
+    pub fn position(&self) -> Result<i64, StoreError> {
+        let c = self.writer.lock().expect("profile writer poisoned");
+        Ok(c.query_row("SELECT position FROM meta WHERE id = 1", [], |r| r.get(0))?)
+    }
+
+    /// Everything needed to rebuild the engine.
+    pub fn load(&self) -> Result<StoredState, StoreError> {
+        let c = self.writer.lock().expect("profile writer poisoned");
+        let position = c.query_row("SELECT position FROM meta WHERE id = 1", [], |r| r.get(0))?;
+        let pairs = |sql: &str| -> Result<Vec<(i64, String)>, StoreError> {
+            let mut st = c.prepare(sql)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        };
+        let profiles = pairs("SELECT key, doc FROM profiles ORDER BY key")?;
+        let accounts = pairs("SELECT key, doc FROM accounts ORDER BY key")?;
+        let mut st = c.prepare("SELECT profile, survivor FROM absorbed ORDER BY profile")?;
+        let absorbed = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(StoredState {
+            position,
+            profiles,
+            absorbed,
+            accounts,
+        })
+    }
+
+    /// Writes one batch and its position in one transaction.
+    pub fn commit(&self, b: &CommitBatch) -> Result<(), StoreError> {
+        let mut c = self.writer.lock().expect("profile writer poisoned");
+        let tx = c.transaction()?;
+        {
+            for a in &b.absorbed {
+                tx.prepare_cached("UPDATE timeline SET profile = ?2 WHERE profile = ?1")?
+                    .execute(params![a.profile, a.live])?;
+                tx.prepare_cached("UPDATE trait_history SET profile = ?2 WHERE profile = ?1")?
+                    .execute(params![a.profile, a.live])?;
+                tx.prepare_cached("UPDATE absorbed SET live = ?2 WHERE live = ?1")?
+                    .execute(params![a.profile, a.live])?;
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO absorbed (profile, survivor, live, position)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![a.profile, a.survivor, a.live, a.position])?;
+                tx.prepare_cached("DELETE FROM profiles WHERE key = ?1")?
+                    .execute([a.profile])?;
+            }
+            let mut st =
+                tx.prepare_cached("INSERT OR REPLACE INTO profiles (key, doc) VALUES (?1, ?2)")?;
+            for (key, doc) in &b.profiles {
+                st.execute(params![key, doc])?;
+            }
+            let mut st =
+                tx.prepare_cached("INSERT OR REPLACE INTO accounts (key, doc) VALUES (?1, ?2)")?;
+            for (key, doc) in &b.accounts {
+                st.execute(params![key, doc])?;
+            }
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO timeline (profile, position) VALUES (?1, ?2)",
+            )?;
+            for (profile, position) in &b.assignments {
+                st.execute(params![profile, position])?;
+            }
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO trait_history (profile, position, key, value, source, ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for h in &b.history {
+                st.execute(params![
+                    h.profile, h.position, h.key, h.value, h.source, h.ts
+                ])?;
+            }
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO merges (position, survivor, absorbed, identifiers, ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for m in &b.merges {
+                let ids: Vec<[&str; 2]> = m
+                    .identifiers
+                    .iter()
+                    .map(|(t, v)| [t.as_str(), v.as_str()])
+                    .collect();
+                st.execute(params![
+                    m.position,
+                    m.survivor,
+                    serde_json::to_string(&m.absorbed).expect("keys serialise"),
+                    serde_json::to_string(&ids).expect("strings serialise"),
+                    m.ts
+                ])?;
+            }
+            tx.prepare_cached("UPDATE meta SET position = max(position, ?1) WHERE id = 1")?
+                .execute([b.position])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Positions of a profile's events, newest first, strictly below `before`.
+    pub fn timeline(
+        &self,
+        profile: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT position FROM timeline WHERE profile = ?1 AND position < ?2
+                 ORDER BY position DESC LIMIT ?3",
+            )?;
+            let rows = st
+                .query_map(
+                    params![profile, before.unwrap_or(i64::MAX), limit as i64],
+                    |r| r.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Trait changes of a profile, newest (by log position) first, strictly below `before`.
+    pub fn history(
+        &self,
+        profile: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<HistoryRow>, StoreError> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT profile, position, key, value, source, ts FROM trait_history
+                 WHERE profile = ?1 AND position < ?2 ORDER BY position DESC, key LIMIT ?3",
+            )?;
+            let rows = st
+                .query_map(
+                    params![profile, before.unwrap_or(i64::MAX), limit as i64],
+                    history_row,
+                )?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Each trait's value as of `ts`: the latest change at or before it (by event time, then
+    /// log position).
+    pub fn traits_as_of(&self, profile: i64, ts: i64) -> Result<Vec<HistoryRow>, StoreError> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT profile, position, key, value, source, ts FROM trait_history
+                 WHERE profile = ?1 AND ts <= ?2 ORDER BY key, ts DESC, position DESC",
+            )?;
+            let mut out: Vec<HistoryRow> = Vec::new();
+            for row in st.query_map(params![profile, ts], history_row)? {
+                let row = row?;
+                if out.last().is_none_or(|l| l.key != row.key) {
+                    out.push(row);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Merges that built a profile: those whose survivor is the profile or one it absorbed,
+    /// oldest first.
+    pub fn merges(&self, profile: i64) -> Result<Vec<MergeRow>, StoreError> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT position, survivor, absorbed, identifiers, ts FROM merges
+                 WHERE survivor = ?1 OR survivor IN (SELECT profile FROM absorbed WHERE live = ?1)
+                 ORDER BY position, survivor",
+            )?;
+            let rows = st
+                .query_map([profile], merge_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The merge made by the event at `position` into `survivor`.
+    pub fn merge_at(&self, position: i64, survivor: i64) -> Result<Option<MergeRow>, StoreError> {
+        self.readers.with(|c| {
+            Ok(c.query_row(
+                "SELECT position, survivor, absorbed, identifiers, ts FROM merges
+                     WHERE position = ?1 AND survivor = ?2",
+                params![position, survivor],
+                merge_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Where an absorbed profile went, if it was absorbed.
+    pub fn absorbed(&self, profile: i64) -> Result<Option<AbsorbedInfo>, StoreError> {
+        self.readers.with(|c| {
+            Ok(c.query_row(
+                "SELECT survivor, live, position FROM absorbed WHERE profile = ?1",
+                [profile],
+                |r| {
+                    Ok(AbsorbedInfo {
+                        survivor: r.get(0)?,
+                        live: r.get(1)?,
+                        position: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+    }
+
+    /// Every stored profile document, by key (for replay comparisons and exports).
+    pub fn profile_docs(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(self.load()?.profiles)
+    }
+}
+
+impl Drop for ProfileDb {
+    fn drop(&mut self) {
+        if self.retired.load(Ordering::SeqCst) {
+            remove_files(&self.path);
+        }
+    }
+}
+
+fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+    Ok(HistoryRow {
+        profile: r.get(0)?,
+        position: r.get(1)?,
+        key: r.get(2)?,
+        value: r.get(3)?,
+        source: r.get(4)?,
+        ts: r.get(5)?,
+    })
+}
+
+fn merge_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MergeRow> {
+    let absorbed: String = r.get(2)?;
+    let ids: String = r.get(3)?;
+    let ids: Vec<(String, String)> = serde_json::from_str(&ids).unwrap_or_default();
+    Ok(MergeRow {
+        position: r.get(0)?,
+        survivor: r.get(1)?,
+        absorbed: serde_json::from_str(&absorbed).unwrap_or_default(),
+        identifiers: ids,
+        ts: r.get(4)?,
+    })
+}
