@@ -228,6 +228,8 @@ impl Engine {
             }
             let p = &mut self.profiles[slot as usize];
             p.updated_at = p.updated_at.max(f.timestamp);
+            // Late events (offline phones, imports) can be older than the profile.
+            p.created_at = p.created_at.min(f.timestamp);
             self.mark_profile(slot);
             self.changes.assignments.push((f.position, slot));
         }
@@ -455,7 +457,7 @@ impl Engine {
             let idents = std::mem::take(&mut a.idents);
             let traits = std::mem::take(&mut a.traits);
             let accounts = std::mem::take(&mut a.accounts);
-            let (a_merges, a_created) = (a.merges, a.created_at);
+            let (a_merges, a_created, a_updated) = (a.merges, a.created_at, a.updated_at);
             a.dirty = false;
             for &i in &idents {
                 self.idents[i as usize].profile = survivor;
@@ -464,6 +466,7 @@ impl Engine {
             s.idents.extend(idents);
             s.merges += a_merges + 1;
             s.created_at = s.created_at.min(a_created);
+            s.updated_at = s.updated_at.max(a_updated);
             for acc in accounts {
                 if !s.accounts.contains(&acc) {
                     s.accounts.push(acc);

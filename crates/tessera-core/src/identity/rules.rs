@@ -130,7 +130,7 @@ impl IdentityRules {
                 "blocked_patterns" => rules.blocked_patterns = strings(value, key)?,
                 "blocked_identifiers" => rules.blocked_identifiers = pairs(value, key)?,
                 "max_merges" => rules.max_merges = count(value, key)?,
-                "max_identifiers" => rules.max_identifiers = count(value, key)?,
+                "max_identifiers" => rules.max_identifiers = count(value, key)?.max(1),
                 "phone_country_code" => {
                     let cc = value
                         .as_str()
