@@ -11,7 +11,7 @@ pub mod rules;
 mod tests;
 mod views;
 
-pub use changes::{AbsorbedRow, CommitBatch, HistoryRow, MergeRow};
+pub use changes::{AbsorbedRow, CommitBatch, DrainedChanges, HistoryRow, MergeRow};
 pub use doc::RestoreError;
 pub use engine::Engine;
 pub use facts::{EventFacts, FactsError};

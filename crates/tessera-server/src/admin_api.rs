@@ -3,9 +3,10 @@
 
 use crate::auth::{authenticate, hash_secret, resolve_workspace, Caller, KNOWN_SCOPES};
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 use crate::ids::random_id;
 use crate::state::{now_millis, SharedState};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -207,7 +208,7 @@ fn scoped(
 pub async fn list_sources(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<WorkspaceQuery>,
+    ApiQuery(q): ApiQuery<WorkspaceQuery>,
 ) -> Result<Response, ApiError> {
     let (_, ws) = scoped(&st, &headers, &q)?;
     let sources: Vec<Value> = st
@@ -222,7 +223,7 @@ pub async fn list_sources(
 pub async fn create_source(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<WorkspaceQuery>,
+    ApiQuery(q): ApiQuery<WorkspaceQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let (caller, ws) = scoped(&st, &headers, &q)?;
@@ -256,7 +257,7 @@ fn find_source(st: &SharedState, ws: &Workspace, id: &str) -> Result<Source, Api
 pub async fn get_source(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<WorkspaceQuery>,
+    ApiQuery(q): ApiQuery<WorkspaceQuery>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (_, ws) = scoped(&st, &headers, &q)?;
@@ -266,7 +267,7 @@ pub async fn get_source(
 pub async fn patch_source(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<WorkspaceQuery>,
+    ApiQuery(q): ApiQuery<WorkspaceQuery>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -296,7 +297,7 @@ fn save_source(st: &SharedState, mut src: Source) -> Result<Response, ApiError> 
 pub async fn source_action(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<WorkspaceQuery>,
+    ApiQuery(q): ApiQuery<WorkspaceQuery>,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (caller, ws) = scoped(&st, &headers, &q)?;
@@ -314,7 +315,7 @@ pub async fn source_action(
 pub async fn delete_source(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<WorkspaceQuery>,
+    ApiQuery(q): ApiQuery<WorkspaceQuery>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (caller, ws) = scoped(&st, &headers, &q)?;

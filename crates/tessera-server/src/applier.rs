@@ -5,23 +5,41 @@
 //! Rebuilds (after a split or a rule change, and `tessera replay`) run the same loop into a
 //! fresh engine and a fresh state file, then swap them in.
 
+use crate::cadence::Cadence;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tessera_core::identity::{Engine, EventFacts, IdentityRules};
+use tessera_core::identity::{CommitBatch, Engine, EventFacts, IdentityRules};
 use tessera_store::{LogEntry, ProfileDb, Store, StoreError};
 
 /// Events read from the log per query.
 const READ_CHUNK: usize = 4096;
 /// Events applied per hold of the engine's write lock, so readers wait little.
 const LOCK_CHUNK: usize = 256;
-/// A commit happens after this many events or this much time, whichever comes first.
-const COMMIT_EVENTS: usize = 50_000;
-const COMMIT_EVERY: Duration = Duration::from_millis(50);
+/// A commit happens after this many events or this much time, whichever comes first. SQLite
+/// writes every page a commit touches in full, and profile updates touch pages at random,
+/// so fewer, larger commits write far less; reads of profiles come from memory meanwhile.
+pub const COMMIT_EVENTS: usize = 1_000_000;
+pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
+/// Profile documents are rewritten whole, so they are written less often than timelines and
+/// history: at least this far apart, and four times as long apart as writing them last took.
+/// A restart re-derives what came after them from the log.
+pub const DOCS_EVERY: Duration = Duration::from_secs(10);
+
+/// The cadence of commits (see [`Cadence`]); the writer thread works while the applier applies,
+/// so twice the last commit's time keeps it from falling behind.
+pub fn commit_cadence() -> Cadence {
+    Cadence::new(COMMIT_EVERY, 2)
+}
+
+/// The cadence of writing profile documents.
+pub fn docs_cadence() -> Cadence {
+    Cadence::new(DOCS_EVERY, 4)
+}
 
 /// Wakes appliers when the log grew (called from the log writer's commit observer).
 #[derive(Default)]
@@ -57,12 +75,29 @@ pub struct WorkspaceState {
     db: RwLock<Arc<ProfileDb>>,
     /// The last log position committed to the state file.
     pub committed: AtomicI64,
+    /// How long the last commit without and with documents took, in milliseconds.
+    commit_took_ms: AtomicI64,
+    docs_took_ms: AtomicI64,
 }
 
 impl WorkspaceState {
     /// The current state file (a rebuild may swap it).
     pub fn db(&self) -> Arc<ProfileDb> {
         self.db.read().expect("state lock poisoned").clone()
+    }
+
+    /// The log position applied so far.
+    pub fn applied(&self) -> i64 {
+        self.engine.read().expect("engine poisoned").position()
+    }
+
+    fn took(&self, ms: &AtomicI64) -> Duration {
+        Duration::from_millis(ms.load(Ordering::SeqCst).max(0) as u64)
+    }
+
+    /// Whether the state file holds everything applied up to `position`.
+    pub fn persisted(&self, position: i64) -> bool {
+        self.committed.load(Ordering::SeqCst) >= position
     }
 }
 
@@ -153,6 +188,8 @@ impl Appliers {
         let state = Arc::new(WorkspaceState {
             workspace: workspace.to_string(),
             committed: AtomicI64::new(stored.position),
+            commit_took_ms: AtomicI64::new(0),
+            docs_took_ms: AtomicI64::new(0),
             engine: RwLock::new(engine),
             db: RwLock::new(Arc::new(db)),
         });
@@ -195,7 +232,10 @@ impl Appliers {
             .ok_or_else(|| ApplierError::Stopped(workspace.to_string()))?;
         h.commands
             .send(Command::SetRules(rules))
-            .map_err(|_| ApplierError::Stopped(workspace.to_string()))
+            .map_err(|_| ApplierError::Stopped(workspace.to_string()))?;
+        // Commands are read when the applier wakes; wake it now.
+        self.signal.notify();
+        Ok(())
     }
 
     /// Re-derives a workspace's whole state from the log under `rules`; returns when the new
@@ -214,6 +254,7 @@ impl Appliers {
         h.commands
             .send(Command::Rebuild(rules, tx))
             .map_err(|_| ApplierError::Stopped(workspace.to_string()))?;
+        self.signal.notify();
         Ok(rx)
     }
 
@@ -282,16 +323,20 @@ struct Worker {
 impl Worker {
     fn run(self, commands: Receiver<Command>) {
         let ws = self.state.workspace.clone();
+        let (writer, batches) = sync_channel(1);
+        let state = self.state.clone();
+        let writer_thread = std::thread::Builder::new()
+            .name(format!("state-writer-{ws}"))
+            .spawn(move || write_batches(&state, batches));
         let mut pending = 0usize;
-        let mut last_commit = Instant::now();
+        let mut commits = commit_cadence();
+        let mut docs = docs_cadence();
         loop {
             while let Ok(cmd) = commands.try_recv() {
                 match cmd {
                     Command::SetRules(rules) => self.write_engine().set_rules(rules),
                     Command::Rebuild(rules, reply) => {
-                        if let Err(e) = self.commit(&mut pending) {
-                            tracing::error!(workspace = %ws, error = %e, "commit before rebuild failed");
-                        }
+                        self.commit(&mut pending, &writer, false);
                         let outcome = self.rebuild(rules).map_err(|e| e.to_string());
                         if let Err(e) = &outcome {
                             tracing::error!(workspace = %ws, error = %e, "rebuild failed");
@@ -316,25 +361,32 @@ impl Worker {
                 }
                 pending += entries.len();
             }
-            if pending > 0
-                && (pending >= COMMIT_EVENTS
-                    || last_commit.elapsed() >= COMMIT_EVERY
-                    || entries.len() < READ_CHUNK)
-            {
-                if let Err(e) = self.commit(&mut pending) {
-                    tracing::error!(workspace = %ws, error = %e, "committing profile state failed");
-                    std::thread::sleep(Duration::from_millis(500));
+            commits.took(self.state.took(&self.state.commit_took_ms));
+            docs.took(self.state.took(&self.state.docs_took_ms));
+            if pending > 0 && (pending >= COMMIT_EVENTS || commits.due()) {
+                let with_docs = docs.due();
+                self.commit(&mut pending, &writer, with_docs);
+                commits.started();
+                if with_docs {
+                    docs.started();
                 }
-                last_commit = Instant::now();
             }
             if self.stop.load(Ordering::SeqCst) {
-                if let Err(e) = self.commit(&mut pending) {
-                    tracing::error!(workspace = %ws, error = %e, "final commit failed");
+                self.commit(&mut pending, &writer, true);
+                drop(writer);
+                if let Ok(t) = writer_thread {
+                    let _ = t.join();
                 }
                 return;
             }
             if entries.len() < READ_CHUNK {
-                self.signal.wait(seen, Duration::from_millis(200));
+                // Idle: wake for new events, or when what is pending is due for its commit.
+                let due = if pending > 0 {
+                    commits.remaining()
+                } else {
+                    Duration::from_millis(200)
+                };
+                self.signal.wait(seen, due.max(Duration::from_millis(1)));
             }
         }
     }
@@ -347,16 +399,26 @@ impl Worker {
         self.state.engine.write().expect("engine poisoned")
     }
 
-    fn commit(&self, pending: &mut usize) -> Result<(), StoreError> {
-        let batch = self.write_engine().take_changes();
-        if batch.is_empty() && batch.position <= self.state.committed.load(Ordering::SeqCst) {
-            *pending = 0;
-            return Ok(());
-        }
-        self.state.db().commit(&batch)?;
-        self.state.committed.store(batch.position, Ordering::SeqCst);
+    /// Hands what changed since the last commit to the writer thread, which commits it while
+    /// this thread goes on applying.
+    fn commit(
+        &self,
+        pending: &mut usize,
+        writer: &SyncSender<(Arc<ProfileDb>, CommitBatch)>,
+        with_docs: bool,
+    ) {
+        let drained = self.write_engine().drain_changes(with_docs);
+        let batch = self.read_engine().batch_of(drained);
         *pending = 0;
-        Ok(())
+        if !with_docs
+            && batch.is_empty()
+            && batch.position <= self.state.committed.load(Ordering::SeqCst)
+        {
+            return;
+        }
+        if writer.send((self.state.db(), batch)).is_err() {
+            tracing::error!(workspace = %self.state.workspace, "the state writer stopped");
+        }
     }
 
     /// Derives a fresh engine and state file from the whole log, then swaps them in.
@@ -383,6 +445,46 @@ impl Worker {
         drop(live);
         tracing::info!(workspace = %ws, took_ms = started.elapsed().as_millis() as u64, "profile state rebuilt from the log");
         Ok(())
+    }
+}
+
+/// The writer thread: commits batches in order. A batch that cannot be written after a few
+/// tries stops all later writes, so the state file stays consistent at its last good position
+/// (a restart resumes from there and re-derives the rest from the log).
+fn write_batches(state: &WorkspaceState, batches: Receiver<(Arc<ProfileDb>, CommitBatch)>) {
+    let mut broken = false;
+    for (db, batch) in batches {
+        if broken {
+            continue;
+        }
+        let mut tries = 0;
+        let started = Instant::now();
+        loop {
+            match db.commit(&batch) {
+                Ok(()) => {
+                    let ms = started.elapsed().as_millis() as i64;
+                    match batch.documents {
+                        true => state.docs_took_ms.store(ms, Ordering::SeqCst),
+                        false => state.commit_took_ms.store(ms, Ordering::SeqCst),
+                    }
+                    break;
+                }
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(workspace = %state.workspace, error = %e, "committing profile state failed; retrying");
+                    std::thread::sleep(Duration::from_millis(200 * tries));
+                }
+                Err(e) => {
+                    tracing::error!(workspace = %state.workspace, error = %e, "committing profile state failed; state writes stop until restart");
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        // A rebuild may have swapped in a new state file meanwhile; only its position counts.
+        if !broken && Arc::ptr_eq(&db, &state.db()) {
+            state.committed.store(batch.position, Ordering::SeqCst);
+        }
     }
 }
 
@@ -418,7 +520,8 @@ pub fn replay_into(
         apply_entries(engine, &entries);
         pending += entries.len();
         if pending >= COMMIT_EVENTS {
-            db.commit(&engine.take_changes())?;
+            let drained = engine.drain_changes(false);
+            db.commit(&engine.batch_of(drained))?;
             pending = 0;
         }
     }

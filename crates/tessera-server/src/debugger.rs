@@ -3,8 +3,9 @@
 
 use crate::auth::{authenticate, resolve_workspace, SCOPE_READ};
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 use crate::state::SharedState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -105,7 +106,7 @@ fn readable_workspace(
 pub async fn list(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let ws = readable_workspace(&st, &headers, &q)?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
@@ -131,7 +132,7 @@ pub async fn list(
 pub async fn stream(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let ws = readable_workspace(&st, &headers, &q)?;
     let mut filter = q.filter()?;

@@ -4,8 +4,9 @@
 
 use crate::auth::{authenticate, resolve_workspace, SCOPE_READ};
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 use crate::state::{now_millis, SharedState};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
@@ -55,7 +56,7 @@ pub async fn rebuild_and_wait(
 pub async fn get_rules(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<RulesQuery>,
+    ApiQuery(q): ApiQuery<RulesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(&st, &headers)?;
     if !caller.has_scope(SCOPE_READ) {
@@ -74,7 +75,7 @@ pub async fn get_rules(
 pub async fn put_rules(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<RulesQuery>,
+    ApiQuery(q): ApiQuery<RulesQuery>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(&st, &headers)?;
@@ -85,8 +86,17 @@ pub async fn put_rules(
     if let Value::Object(m) = &mut v {
         m.remove("workspace");
     }
-    let rules = IdentityRules::from_json(&v)
+    let mut rules = IdentityRules::from_json(&v)
         .map_err(|e| ApiError::bad_request("invalid_value", e.to_string()))?;
+    // Identifiers blocked by splits stay blocked unless the body lists them itself: a routine
+    // rules update must not merge people a split separated.
+    if v.get("blocked_identifiers").is_none() {
+        rules.blocked_identifiers = st
+            .appliers
+            .rules_for(&ws.id)
+            .map_err(unavailable)?
+            .blocked_identifiers;
+    }
     st.store
         .set_identity_rules(&ws.id, &rules.to_json().to_string(), now_millis())?;
     let mut out = rules.to_json();
@@ -104,7 +114,7 @@ pub async fn put_rules(
 pub async fn rebuild(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Query(q): Query<RulesQuery>,
+    ApiQuery(q): ApiQuery<RulesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(&st, &headers)?;
     caller.require_admin()?;

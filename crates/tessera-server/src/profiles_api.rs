@@ -5,8 +5,9 @@
 use crate::applier::WorkspaceState;
 use crate::auth::{authenticate, resolve_workspace, SCOPE_READ};
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 use crate::state::SharedState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
@@ -125,11 +126,40 @@ fn cursor(q: &ProfileQuery) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
+/// History's cursor: `position:key` of the last row of the previous page.
+fn history_cursor(q: &ProfileQuery) -> Result<Option<(i64, String)>, ApiError> {
+    q.cursor
+        .as_deref()
+        .map(|c| {
+            c.split_once(':')
+                .and_then(|(p, k)| Some((p.parse::<i64>().ok()?, k.to_string())))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_value",
+                        "`cursor` is not a cursor this API returned",
+                    )
+                })
+        })
+        .transpose()
+}
+
 fn time_param(s: &str, name: &str) -> Result<i64, ApiError> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
     parse_iso8601(s).map_err(|e| ApiError::bad_request("invalid_value", format!("`{name}`: {e}")))
+}
+
+/// Waits (briefly) until the state file holds everything applied when the request came, so
+/// that timelines, history and merge records agree with the profile the caller just read.
+pub(crate) async fn caught_up(state: &WorkspaceState) {
+    let target = state.applied();
+    for _ in 0..200 {
+        if state.persisted(target) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -145,7 +175,7 @@ pub async fn get_profile(
     State(st): State<SharedState>,
     headers: HeaderMap,
     Path(ident): Path<String>,
-    Query(q): Query<ProfileQuery>,
+    ApiQuery(q): ApiQuery<ProfileQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let state = readable_state(&st, &headers, q.workspace.as_deref(), false)?;
     let key = resolve(&state, &ident)?;
@@ -172,10 +202,17 @@ pub async fn get_resource(
     State(st): State<SharedState>,
     headers: HeaderMap,
     Path((ident, resource)): Path<(String, String)>,
-    Query(q): Query<ProfileQuery>,
+    ApiQuery(q): ApiQuery<ProfileQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let state = readable_state(&st, &headers, q.workspace.as_deref(), false)?;
     let key = resolve(&state, &ident)?;
+    let from_memory = matches!(
+        (resource.as_str(), &q.as_of),
+        ("traits", None) | ("identifiers", _)
+    );
+    if !from_memory {
+        caught_up(&state).await;
+    }
     match resource.as_str() {
         "traits" => traits(state, key, &q).await,
         "identifiers" => {
@@ -206,11 +243,11 @@ pub async fn get_resource(
             })))
         }
         "history" => {
-            let (before, limit) = (cursor(&q)?, limit(&q));
+            let (after, limit) = (history_cursor(&q)?, limit(&q));
             let db = state.db();
-            let rows = blocking(move || Ok(db.history(key, before, limit)?)).await?;
+            let rows = blocking(move || Ok(db.history(key, after, limit)?)).await?;
             let next = (rows.len() == limit)
-                .then(|| rows.last().map(|h| h.position.to_string()))
+                .then(|| rows.last().map(|h| format!("{}:{}", h.position, h.key)))
                 .flatten();
             let items: Vec<Value> = rows
                 .iter()
@@ -319,7 +356,7 @@ pub async fn split(
     State(st): State<SharedState>,
     headers: HeaderMap,
     Path((ident, action)): Path<(String, String)>,
-    Query(q): Query<ProfileQuery>,
+    ApiQuery(q): ApiQuery<ProfileQuery>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     if action != "split" {
@@ -392,7 +429,7 @@ pub async fn get_account(
     State(st): State<SharedState>,
     headers: HeaderMap,
     Path(ident): Path<String>,
-    Query(q): Query<ProfileQuery>,
+    ApiQuery(q): ApiQuery<ProfileQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let state = readable_state(&st, &headers, q.workspace.as_deref(), false)?;
     let engine = state.engine.read().expect("engine poisoned");

@@ -8,10 +8,11 @@
 
 use crate::body::{json_error, read_body, MAX_BATCH_BYTES};
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 use crate::ids::MessageIds;
 use crate::state::{now_millis, AppState, SharedState};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -64,7 +65,7 @@ pub async fn pixel(
     State(state): State<SharedState>,
     Path(endpoint): Path<String>,
     headers: HeaderMap,
-    Query(q): Query<PixelQuery>,
+    ApiQuery(q): ApiQuery<PixelQuery>,
 ) -> Result<Response, ApiError> {
     let kind = MessageType::from_endpoint(&endpoint)
         .ok_or_else(|| ApiError::not_found(&format!("endpoint /v1/pixel/{endpoint}")))?;

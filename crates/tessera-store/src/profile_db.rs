@@ -16,10 +16,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use tessera_core::identity::{CommitBatch, HistoryRow, MergeRow};
 
+/// Version of this file's layout. A file of another version is not read: the state is
+/// derived, so it is rebuilt from the log instead.
+const FORMAT: i64 = 1;
+
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     position INTEGER NOT NULL,
+    docs_position INTEGER NOT NULL,
     complete INTEGER NOT NULL
 );
 CREATE TABLE profiles (key INTEGER PRIMARY KEY, doc TEXT NOT NULL);
@@ -117,7 +122,9 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -64_000)?;
+    conn.pragma_update(None, "cache_size", -256_000)?;
+    // Checkpoint in large steps: the applier's commits are big and frequent.
+    conn.pragma_update(None, "wal_autocheckpoint", 20_000)?;
     Ok(conn)
 }
 
@@ -171,9 +178,10 @@ impl ProfileDb {
             let tx = c.transaction()?;
             tx.execute_batch(SCHEMA)?;
             tx.execute(
-                "INSERT INTO meta (id, position, complete) VALUES (1, 0, 0)",
+                "INSERT INTO meta (id, position, docs_position, complete) VALUES (1, 0, 0, 0)",
                 [],
             )?;
+            tx.pragma_update(None, "user_version", FORMAT)?;
             tx.commit()?;
         }
         Ok(db)
@@ -195,6 +203,10 @@ impl ProfileDb {
 
     fn is_complete(&self) -> Result<bool, StoreError> {
         let c = self.writer.lock().expect("profile writer poisoned");
+        let format: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if format != FORMAT {
+            return Ok(false);
+        }
         let v: Option<i64> = c
             .query_row("SELECT complete FROM meta WHERE id = 1", [], |r| r.get(0))
             .optional()
@@ -220,22 +232,33 @@ impl ProfileDb {
         Ok(c.query_row("SELECT position FROM meta WHERE id = 1", [], |r| r.get(0))?)
     }
 
-    /// Everything needed to rebuild the engine.
+    /// Everything needed to rebuild the engine: the documents and merges as of the last
+    /// batch that carried documents. The applier re-derives everything after it from the
+    /// log; the rows it writes again are the same rows, so writing them twice is harmless.
     pub fn load(&self) -> Result<StoredState, StoreError> {
         let c = self.writer.lock().expect("profile writer poisoned");
-        let position = c.query_row("SELECT position FROM meta WHERE id = 1", [], |r| r.get(0))?;
+        let position: i64 =
+            c.query_row("SELECT docs_position FROM meta WHERE id = 1", [], |r| {
+                r.get(0)
+            })?;
         let pairs = |sql: &str| -> Result<Vec<(i64, String)>, StoreError> {
             let mut st = c.prepare(sql)?;
             let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map([position], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         };
-        let profiles = pairs("SELECT key, doc FROM profiles ORDER BY key")?;
-        let accounts = pairs("SELECT key, doc FROM accounts ORDER BY key")?;
-        let mut st = c.prepare("SELECT profile, survivor FROM absorbed ORDER BY profile")?;
+        // Documents of profiles merged away after `position` are still valid as of it.
+        let profiles = pairs(
+            "SELECT key, doc FROM profiles WHERE key NOT IN
+             (SELECT profile FROM absorbed WHERE position <= ?1) ORDER BY key",
+        )?;
+        let accounts = pairs("SELECT key, doc FROM accounts WHERE ?1 IS NOT NULL ORDER BY key")?;
+        let mut st = c.prepare(
+            "SELECT profile, survivor FROM absorbed WHERE position <= ?1 ORDER BY profile",
+        )?;
         let absorbed = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map([position], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         Ok(StoredState {
             position,
@@ -251,10 +274,16 @@ impl ProfileDb {
         let tx = c.transaction()?;
         {
             for a in &b.absorbed {
-                tx.prepare_cached("UPDATE timeline SET profile = ?2 WHERE profile = ?1")?
+                // OR IGNORE then DELETE: after a restart, re-derived rows may already exist
+                // under the survivor.
+                for table in ["timeline", "trait_history"] {
+                    tx.prepare_cached(&format!(
+                        "UPDATE OR IGNORE {table} SET profile = ?2 WHERE profile = ?1"
+                    ))?
                     .execute(params![a.profile, a.live])?;
-                tx.prepare_cached("UPDATE trait_history SET profile = ?2 WHERE profile = ?1")?
-                    .execute(params![a.profile, a.live])?;
+                    tx.prepare_cached(&format!("DELETE FROM {table} WHERE profile = ?1"))?
+                        .execute([a.profile])?;
+                }
                 tx.prepare_cached("UPDATE absorbed SET live = ?2 WHERE live = ?1")?
                     .execute(params![a.profile, a.live])?;
                 tx.prepare_cached(
@@ -262,23 +291,35 @@ impl ProfileDb {
                      VALUES (?1, ?2, ?3, ?4)",
                 )?
                 .execute(params![a.profile, a.survivor, a.live, a.position])?;
-                tx.prepare_cached("DELETE FROM profiles WHERE key = ?1")?
-                    .execute([a.profile])?;
             }
-            let mut st =
-                tx.prepare_cached("INSERT OR REPLACE INTO profiles (key, doc) VALUES (?1, ?2)")?;
-            for (key, doc) in &b.profiles {
-                st.execute(params![key, doc])?;
-            }
-            let mut st =
-                tx.prepare_cached("INSERT OR REPLACE INTO accounts (key, doc) VALUES (?1, ?2)")?;
-            for (key, doc) in &b.accounts {
-                st.execute(params![key, doc])?;
+            if b.documents {
+                let mut st = tx
+                    .prepare_cached("INSERT OR REPLACE INTO profiles (key, doc) VALUES (?1, ?2)")?;
+                for (key, doc) in &b.profiles {
+                    st.execute(params![key, doc])?;
+                }
+                let mut st = tx
+                    .prepare_cached("INSERT OR REPLACE INTO accounts (key, doc) VALUES (?1, ?2)")?;
+                for (key, doc) in &b.accounts {
+                    st.execute(params![key, doc])?;
+                }
+                tx.prepare_cached(
+                    "DELETE FROM profiles WHERE key IN
+                     (SELECT profile FROM absorbed WHERE position <= ?1)",
+                )?
+                .execute([b.position])?;
+                tx.prepare_cached(
+                    "UPDATE meta SET docs_position = max(docs_position, ?1) WHERE id = 1",
+                )?
+                .execute([b.position])?;
             }
             let mut st = tx.prepare_cached(
                 "INSERT OR IGNORE INTO timeline (profile, position) VALUES (?1, ?2)",
             )?;
-            for (profile, position) in &b.assignments {
+            // In key order: each insert lands next to the one before, on a page already in hand.
+            let mut rows: Vec<&(i64, i64)> = b.assignments.iter().collect();
+            rows.sort_unstable();
+            for (profile, position) in rows {
                 st.execute(params![profile, position])?;
             }
             let mut st = tx.prepare_cached(
@@ -337,23 +378,23 @@ impl ProfileDb {
         })
     }
 
-    /// Trait changes of a profile, newest (by log position) first, strictly below `before`.
+    /// Trait changes of a profile, newest (by log position) first, then by key; `after` is
+    /// the (position, key) of the last row of the previous page.
     pub fn history(
         &self,
         profile: i64,
-        before: Option<i64>,
+        after: Option<(i64, String)>,
         limit: usize,
     ) -> Result<Vec<HistoryRow>, StoreError> {
+        let (position, key) = after.unwrap_or((i64::MAX, String::new()));
         self.readers.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT profile, position, key, value, source, ts FROM trait_history
-                 WHERE profile = ?1 AND position < ?2 ORDER BY position DESC, key LIMIT ?3",
+                 WHERE profile = ?1 AND (position < ?2 OR (position = ?2 AND key > ?3))
+                 ORDER BY position DESC, key LIMIT ?4",
             )?;
             let rows = st
-                .query_map(
-                    params![profile, before.unwrap_or(i64::MAX), limit as i64],
-                    history_row,
-                )?
+                .query_map(params![profile, position, key, limit as i64], history_row)?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         })

@@ -1,4 +1,4 @@
-//! `tessera bench ingest`: a load generator for the Tracking API. It drives `/v1/batch` on
+//! `tessera bench`: the benchmark commands. `bench ingest` is a load generator for the Tracking API. It drives `/v1/batch` on
 //! loopback over many kept-alive connections with N-event batches, and prints events/s
 //! durably acknowledged, request latency percentiles, the server's peak memory and CPU, and
 //! the group-commit figures that say where the time goes.
@@ -43,6 +43,10 @@ mod tests {
 pub enum BenchCommand {
     /// Ingest throughput and latency of the Tracking API.
     Ingest(IngestArgs),
+    /// Identity engine: apply throughput on one core, memory per profile, resume time.
+    Identity(crate::bench_identity::IdentityArgs),
+    /// Profile API: latency and requests/s of profile reads, and start-up time, at N profiles.
+    Profiles(crate::bench_profiles::ProfilesArgs),
 }
 
 #[derive(Args, Debug)]
@@ -70,19 +74,21 @@ pub struct IngestArgs {
 pub fn run(cmd: BenchCommand) -> Result<(), String> {
     match cmd {
         BenchCommand::Ingest(args) => ingest(args),
+        BenchCommand::Identity(args) => crate::bench_identity::run(args),
+        BenchCommand::Profiles(args) => crate::bench_profiles::run(args),
     }
 }
 
 /// A `tessera serve` child process, stopped with SIGTERM when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     data_dir: PathBuf,
     owns_dir: bool,
 }
 
 impl Server {
-    fn start(data_dir: Option<PathBuf>, token: &str) -> Result<Server, String> {
+    pub(crate) fn start(data_dir: Option<PathBuf>, token: &str) -> Result<Server, String> {
         let (data_dir, owns_dir) = match data_dir {
             Some(d) => (d, false),
             None => (
@@ -125,7 +131,7 @@ impl Server {
         Err("the server did not become healthy within 30 s".into())
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
@@ -142,14 +148,14 @@ impl Drop for Server {
     }
 }
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).expect("no random source");
     u64::from_le_bytes(b)
 }
 
 /// Reads `VmHWM` (peak resident memory) of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -170,7 +176,7 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / hz)
 }
 
-fn metric(text: &str, name: &str) -> f64 {
+pub(crate) fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .and_then(|l| l.split_whitespace().nth(1))

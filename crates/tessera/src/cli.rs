@@ -19,6 +19,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Import historical events from a JSONL or CSV file through the Tracking API's validation.
     Import(crate::import::ImportArgs),
+    /// Re-derive every profile from the event log into a fresh state (the server must be
+    /// stopped).
+    Replay(crate::replay::ReplayArgs),
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -29,7 +32,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// TOML configuration file (keys: data_dir, listen, admin_token, log_format,
-    /// queue_depth, dedup_capacity).
+    /// queue_depth, dedup_capacity, and an `[identity]` table of identity rules).
     #[arg(long, env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded store [default: ./tessera-data].
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
             .map_err(|e| e.to_string())
             .and_then(|s| crate::serve::run(s).map_err(|e| e.to_string())),
         Command::Import(args) => crate::import::run(args),
+        Command::Replay(args) => crate::replay::run(args),
         Command::Bench(cmd) => crate::bench::run(cmd),
     };
     match result {

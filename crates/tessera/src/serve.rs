@@ -20,6 +20,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     Applier(#[from] tessera_server::applier::ApplierError),
+    #[error("{0}")]
+    Locked(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -39,6 +41,8 @@ pub fn init_logging(format: &str) {
 
 pub fn run(settings: ServeSettings) -> Result<(), ServeError> {
     init_logging(&settings.log_format);
+    let _lock =
+        crate::datalock::DataLock::acquire(&settings.data_dir).map_err(ServeError::Locked)?;
     let metrics = Arc::new(Metrics::default());
     let observer_metrics = metrics.clone();
     let signal = Arc::new(LogSignal::default());

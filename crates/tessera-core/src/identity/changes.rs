@@ -37,6 +37,9 @@ pub(super) struct MergeChange {
 pub struct CommitBatch {
     /// The last log position the batch reflects.
     pub position: i64,
+    /// Whether `profiles` and `accounts` hold every document changed up to `position` (else
+    /// they are empty and the documents come in a later batch).
+    pub documents: bool,
     /// Live profiles that changed: (key, document).
     pub profiles: Vec<(i64, String)>,
     /// Accounts that changed: (key, document).
@@ -89,13 +92,59 @@ pub struct MergeRow {
     pub identifiers: Vec<(String, String)>,
 }
 
+/// Changes taken out of the engine but not yet turned into rows (see
+/// [`Engine::drain_changes`]).
+pub struct DrainedChanges {
+    changes: Changes,
+    position: i64,
+    with_docs: bool,
+}
+
 impl Engine {
     /// Takes what changed since the last call, ready for the store.
     pub fn take_changes(&mut self) -> CommitBatch {
-        let ch = std::mem::take(&mut self.changes);
+        let drained = self.drain_changes(true);
+        self.batch_of(drained)
+    }
+
+    /// The cheap half of [`Engine::take_changes`], for under a write lock: it only moves the
+    /// change lists out. [`Engine::batch_of`] then builds the rows under a read lock, so
+    /// readers are not held up while documents are written.
+    ///
+    /// Without `with_docs`, changed profiles and accounts stay marked and their documents are
+    /// left for a later batch: documents are rewritten whole, so writing them less often than
+    /// timelines and history saves most of the writing.
+    pub fn drain_changes(&mut self, with_docs: bool) -> DrainedChanges {
+        let mut changes = std::mem::take(&mut self.changes);
+        if !with_docs {
+            self.changes.dirty_profiles = std::mem::take(&mut changes.dirty_profiles);
+            self.changes.dirty_accounts = std::mem::take(&mut changes.dirty_accounts);
+        }
+        for &slot in &changes.dirty_profiles {
+            self.profiles[slot as usize].dirty = false;
+        }
+        for &acc in &changes.dirty_accounts {
+            self.accounts[acc as usize].dirty = false;
+        }
+        DrainedChanges {
+            changes,
+            position: self.position,
+            with_docs,
+        }
+    }
+
+    /// Builds the rows of drained changes from the engine's current state, which must be the
+    /// state they were drained from (nothing applied in between).
+    pub fn batch_of(&self, drained: DrainedChanges) -> CommitBatch {
+        let DrainedChanges {
+            changes: ch,
+            position,
+            with_docs,
+        } = drained;
         let key_of = |e: &Engine, slot: u32| e.profiles[e.live(slot) as usize].key;
         let mut batch = CommitBatch {
-            position: self.position,
+            position,
+            documents: with_docs,
             ..CommitBatch::default()
         };
         for m in &ch.merges {
@@ -141,15 +190,12 @@ impl Engine {
             })
             .collect();
         for slot in ch.dirty_profiles {
-            let p = &mut self.profiles[slot as usize];
-            let live = p.merged_into == NONE;
-            p.dirty = false;
-            if live {
+            let p = &self.profiles[slot as usize];
+            if p.merged_into == NONE {
                 batch.profiles.push((p.key, self.profile_doc(slot)));
             }
         }
         for acc in ch.dirty_accounts {
-            self.accounts[acc as usize].dirty = false;
             batch
                 .accounts
                 .push((self.accounts[acc as usize].key, self.account_doc(acc)));

@@ -1,6 +1,11 @@
 //! The stored form of the hot state: one JSON document per profile and per account, written
 //! in a canonical order (identifiers by type and value, traits by key) so that the same state
 //! always gives the same bytes, and read back into an engine at start-up.
+//!
+//! A profile: `{"created_at","updated_at","merges","identifiers":[[type, value, first_seen,
+//! last_seen, position added, first profile], …],"traits":{key: [value, source, updated_at,
+//! position], …},"accounts":[keys]}`. Arrays rather than objects keep documents small: they
+//! are rewritten whole whenever a profile changes.
 
 use super::engine::{Account, Engine, Ident, Profile, TraitValue, NONE};
 use super::rules::IdentityRules;
@@ -24,11 +29,11 @@ impl Engine {
                 out.push(',');
             }
             push_str(out, self.strings.name(t.key));
-            out.push_str(":{\"value\":");
+            out.push_str(":[");
             out.push_str(&t.value);
-            out.push_str(",\"source\":");
+            out.push(',');
             push_str(out, self.strings.name(t.source));
-            let _ = write!(out, ",\"updated_at\":{}}}", t.ts);
+            let _ = write!(out, ",{},{}]", t.ts, t.position);
         }
         out.push('}');
     }
@@ -49,13 +54,13 @@ impl Engine {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str("{\"type\":");
+            out.push('[');
             push_str(&mut out, self.types.name(id.ty as u32));
-            out.push_str(",\"value\":");
+            out.push(',');
             push_str(&mut out, &id.value);
             let _ = write!(
                 out,
-                ",\"first_seen\":{},\"last_seen\":{},\"position\":{},\"origin\":{}}}",
+                ",{},{},{},{}]",
                 id.added_at, id.last_seen, id.position, id.origin
             );
         }
@@ -168,16 +173,16 @@ impl Engine {
                 );
             }
             let mut idents = Vec::with_capacity(d.identifiers.len());
-            for id in d.identifiers {
-                let ty = e.types.id(&id.kind) as u16;
+            for IdentDoc(kind, value, first_seen, last_seen, position, origin) in d.identifiers {
+                let ty = e.types.id(&kind) as u16;
                 idents.push(e.insert_ident(Ident {
-                    value: id.value.into_boxed_str(),
+                    value: value.into_boxed_str(),
                     ty,
                     profile: slot,
-                    added_at: id.first_seen,
-                    last_seen: id.last_seen,
-                    position: id.position,
-                    origin: id.origin,
+                    added_at: first_seen,
+                    last_seen,
+                    position,
+                    origin,
                 }));
             }
             let p = &mut e.profiles[slot as usize];
@@ -213,11 +218,12 @@ impl Engine {
     fn read_traits(&mut self, traits: BTreeMap<String, TraitDoc>) -> Vec<TraitValue> {
         traits
             .into_iter()
-            .map(|(k, t)| TraitValue {
+            .map(|(k, TraitDoc(value, source, ts, position))| TraitValue {
                 key: self.strings.id(&k),
-                source: self.strings.id(&t.source),
-                ts: t.updated_at,
-                value: t.value.get().into(),
+                source: self.strings.id(&source),
+                ts,
+                position,
+                value: value.get().into(),
             })
             .collect()
     }
@@ -241,23 +247,13 @@ struct ProfileDoc {
     accounts: Vec<i64>,
 }
 
+/// `[type, value, first_seen, last_seen, position added, first profile]`.
 #[derive(Deserialize)]
-struct IdentDoc {
-    #[serde(rename = "type")]
-    kind: String,
-    value: String,
-    first_seen: i64,
-    last_seen: i64,
-    position: i64,
-    origin: i64,
-}
+struct IdentDoc(String, String, i64, i64, i64, i64);
 
+/// `[value, source, updated_at, position]`.
 #[derive(Deserialize)]
-struct TraitDoc {
-    value: Box<RawValue>,
-    source: String,
-    updated_at: i64,
-}
+struct TraitDoc(Box<RawValue>, String, i64, i64);
 
 #[derive(Deserialize)]
 struct AccountDoc {

@@ -34,6 +34,8 @@ pub(super) struct TraitValue {
     pub key: u32,
     pub source: u32,
     pub ts: Millis,
+    /// Log position of the write, which breaks ties of `ts` (the later event wins).
+    pub position: i64,
     /// JSON text.
     pub value: Box<str>,
 }
@@ -474,7 +476,9 @@ impl Engine {
             }
             for t in traits {
                 match s.traits.iter_mut().find(|x| x.key == t.key) {
-                    Some(x) if t.ts > x.ts => *x = t,
+                    // The same rule as one profile would have applied: newer event time,
+                    // then later log position.
+                    Some(x) if (t.ts, t.position) > (x.ts, x.position) => *x = t,
                     Some(_) => {}
                     None => s.traits.push(t),
                 }
@@ -531,7 +535,9 @@ impl Engine {
             let key = self.strings.id(k);
             let value = raw.get().trim();
             let p = &mut self.profiles[slot as usize];
-            if let Some(changed) = write_trait(&mut p.traits, key, value, f.timestamp, source) {
+            if let Some(changed) =
+                write_trait(&mut p.traits, key, value, (f.timestamp, f.position), source)
+            {
                 if changed {
                     self.changes.history.push(HistoryChange {
                         slot,
@@ -579,7 +585,7 @@ impl Engine {
                 &mut account.traits,
                 key,
                 raw.get().trim(),
-                f.timestamp,
+                (f.timestamp, f.position),
                 source,
             );
         }
@@ -613,7 +619,7 @@ fn write_trait(
     traits: &mut Vec<TraitValue>,
     key: u32,
     value: &str,
-    ts: Millis,
+    (ts, position): (Millis, i64),
     source: u32,
 ) -> Option<bool> {
     match traits.iter_mut().find(|t| t.key == key) {
@@ -625,6 +631,7 @@ fn write_trait(
                 }
                 t.ts = ts;
                 t.source = source;
+                t.position = position;
                 Some(differs)
             } else if differs {
                 // An older value arriving late: not current, but true as of its time.
@@ -638,6 +645,7 @@ fn write_trait(
                 key,
                 source,
                 ts,
+                position,
                 value: value.into(),
             });
             Some(true)

@@ -292,6 +292,7 @@ fn an_event_without_usable_identifiers_changes_nothing_but_the_position() {
         batch,
         CommitBatch {
             position: 1,
+            documents: true,
             ..CommitBatch::default()
         }
     );

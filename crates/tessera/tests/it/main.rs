@@ -6,6 +6,7 @@ mod crash;
 mod debugger;
 mod hostile;
 mod import;
+mod profiles;
 mod sdk_python;
 mod support;
 mod tracking;

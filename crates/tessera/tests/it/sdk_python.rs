@@ -3,7 +3,8 @@
 //! which sends identify, track, page, screen, group and alias through it (batched and gzipped
 //! by the SDK's consumer thread, plus one synchronous uncompressed call with a historical
 //! timestamp) to a running `tessera serve`, and reads every message back through the debugger
-//! API.
+//! API. Then it plays one person on two devices through the SDK and reads their unified profile
+//! back through the Profile API.
 //!
 //! Needs `python3` with the `venv` module (override with `TESSERA_TEST_PYTHON`) and access to
 //! PyPI. A failing install fails the test with pip's output; it is never skipped. pip's cache
@@ -343,4 +344,82 @@ fn segment_analytics_python_calls_are_stored_as_sent() {
         server.events(&format!("anonymous_id={ANONYMOUS_ID}")).len(),
         1
     );
+
+    cross_device_browsing_is_one_profile(&python, &script, &server, &key);
+}
+
+/// Anonymous page views on a phone, then an identify on a laptop, end on one profile that the
+/// Profile API serves within a second of the SDK's last call returning.
+fn cross_device_browsing_is_one_profile(python: &Path, script: &Path, server: &Server, key: &str) {
+    let host = format!("http://{}", server.addr);
+    let out = run(
+        Command::new(python)
+            .arg(script)
+            .arg(&host)
+            .arg(key)
+            .arg("cross-device"),
+        "segment_python.py cross-device",
+        Duration::from_secs(120),
+    );
+    check(&out, "segment_python.py cross-device");
+    let done = Instant::now();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the script's summary is not JSON ({e}):\n{stdout}"));
+    let sent = summary["sent"].as_array().expect("`sent` in the summary");
+    assert_eq!(sent.len(), 6, "{summary:#}");
+
+    let path = "/v1/profiles/user_id:py-cross-user";
+    let profile = loop {
+        let r = server.admin("GET", path, "");
+        let body = r.json();
+        let ids = body["identifiers"].to_string();
+        if r.status == 200 && ids.contains("py-phone-anon") {
+            break body;
+        }
+        assert!(
+            done.elapsed() < Duration::from_secs(1),
+            "the profile was not unified within a second of the last call: {} {}",
+            r.status,
+            body
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut ids: Vec<String> = profile["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["type"].as_str().unwrap(),
+                i["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "anonymous_id:py-laptop-anon",
+            "anonymous_id:py-phone-anon",
+            "email:cross.device@example.com",
+            "user_id:py-cross-user"
+        ]
+    );
+    assert_eq!(profile["traits"]["name"], UNICODE_NAME);
+    // Every event of both devices is on the profile's timeline, newest first.
+    let events = server.admin("GET", &format!("{path}/events"), "").json();
+    let got: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["messageId"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = sent
+        .iter()
+        .rev()
+        .map(|m| m["messageId"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, want, "{events:#}");
 }

@@ -3,7 +3,7 @@
 Run by the `sdk_python` integration test (crates/tessera/tests/it/sdk_python.rs) inside a
 throwaway virtual environment:
 
-    python segment_python.py HOST WRITE_KEY
+    python segment_python.py HOST WRITE_KEY [cross-device]
 
 HOST is a base URL such as http://127.0.0.1:8080 (the SDK appends /v1/batch). HOST and
 WRITE_KEY may also come from TESSERA_HOST and TESSERA_WRITE_KEY.
@@ -15,6 +15,11 @@ Two clients are used, to cover both of the SDK's upload paths:
   page, screen, group and alias;
 * a `Client(..., sync_mode=True)` without gzip, which posts each message at once in a batch of
   one; it sends a track with an explicit historical timestamp.
+
+With `cross-device`, it plays one person on two devices instead, each a synchronous client:
+anonymous page views on a phone, where they sign up to a newsletter (an anonymous identify
+with their e-mail), then on a laptop a login (identify with userId and the same e-mail). The
+test then expects one profile holding both devices' events.
 
 Every message the SDK reports as sent (with the messageId it generated) is printed to stdout as
 one JSON document. Any SDK error -- reported through `on_error` by the consumer thread or raised
@@ -46,8 +51,36 @@ def on_error(error, batch):
     errors.append("%s: %s (batch of %d)" % (type(error).__name__, error, len(batch)))
 
 
+# Values of the cross-device scenario.
+CROSS_USER_ID = "py-cross-user"
+CROSS_EMAIL = "Cross.Device@Example.com"
+PHONE_ANON = "py-phone-anon"
+LAPTOP_ANON = "py-laptop-anon"
+
+
+def cross_device(host, write_key):
+    """One person, two devices; prints the messages sent as JSON."""
+    sent = []
+
+    def device():
+        return Client(write_key, host=host, sync_mode=True, max_retries=0, timeout=10, on_error=on_error)
+
+    phone, laptop = device(), device()
+    for path in ["/", "/pricing", "/newsletter"]:
+        sent.append(phone.page(anonymous_id=PHONE_ANON, name=path, properties={"path": path})[1])
+    sent.append(phone.identify(anonymous_id=PHONE_ANON, traits={"email": CROSS_EMAIL})[1])
+    sent.append(laptop.page(anonymous_id=LAPTOP_ANON, name="/login", properties={"path": "/login"})[1])
+    sent.append(
+        laptop.identify(CROSS_USER_ID, {"email": CROSS_EMAIL, "name": UNICODE_NAME}, anonymous_id=LAPTOP_ANON)[1]
+    )
+    print(json.dumps({"errors": errors, "sent": sent}, default=str))
+    return 1 if errors else 0
+
+
 def main():
     args = sys.argv[1:]
+    if len(args) > 2 and args[2] == "cross-device":
+        return cross_device(args[0], args[1])
     host = args[0] if len(args) > 0 else os.environ.get("TESSERA_HOST")
     write_key = args[1] if len(args) > 1 else os.environ.get("TESSERA_WRITE_KEY")
     if not host or not write_key:
