@@ -13,8 +13,8 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tessera_core::identity::{CommitBatch, Engine, EventFacts, IdentityRules};
-use tessera_store::{LogEntry, ProfileDb, Store, StoreError};
+use tessera_core::identity::{CommitBatch, Engine, EventFacts, IdentityRules, Restorer};
+use tessera_store::{LogEntry, ProfileDb, Store, StoreError, StoredRow};
 
 /// Events read from the log per query.
 const READ_CHUNK: usize = 4096;
@@ -75,6 +75,8 @@ pub struct WorkspaceState {
     db: RwLock<Arc<ProfileDb>>,
     /// The last log position committed to the state file.
     pub committed: AtomicI64,
+    /// The log position up to which every event (of any workspace) has been looked at.
+    scanned: AtomicI64,
     /// How long the last commit without and with documents took, in milliseconds.
     commit_took_ms: AtomicI64,
     docs_took_ms: AtomicI64,
@@ -177,17 +179,23 @@ impl Appliers {
         }
         let rules = self.rules_for(workspace)?;
         let db = ProfileDb::open_latest(&self.dir, workspace)?;
-        let stored = db.load()?;
-        let engine = Engine::restore(
-            rules,
-            stored.position,
-            stored.profiles,
-            stored.absorbed,
-            stored.accounts,
-        )?;
+        let mut restorer = Restorer::new(rules);
+        let position = db.read_state(|row| {
+            match row {
+                StoredRow::Account(key, doc) => restorer.account(key, doc),
+                StoredRow::Profile(key, doc) => restorer.profile(key, doc),
+                StoredRow::Absorbed(key, survivor) => {
+                    restorer.absorbed(key, survivor);
+                    Ok(())
+                }
+            }
+            .map_err(|e| e.to_string())
+        })?;
+        let engine = restorer.finish(position)?;
         let state = Arc::new(WorkspaceState {
             workspace: workspace.to_string(),
-            committed: AtomicI64::new(stored.position),
+            committed: AtomicI64::new(position),
+            scanned: AtomicI64::new(position),
             commit_took_ms: AtomicI64::new(0),
             docs_took_ms: AtomicI64::new(0),
             engine: RwLock::new(engine),
@@ -295,15 +303,17 @@ impl Appliers {
         }
     }
 
-    /// Log positions each workspace's state reflects (for metrics).
+    /// Log positions up to which each workspace's applier has applied or skipped every event
+    /// (for metrics).
     pub fn positions(&self) -> Vec<(String, i64)> {
         let running = self.running.lock().expect("appliers poisoned");
         let mut out: Vec<(String, i64)> = running
             .iter()
             .map(|(ws, h)| {
+                let applied = h.state.applied();
                 (
                     ws.clone(),
-                    h.state.engine.read().expect("engine poisoned").position(),
+                    applied.max(h.state.scanned.load(Ordering::SeqCst)),
                 )
             })
             .collect();
@@ -346,9 +356,22 @@ impl Worker {
                 }
             }
             let seen = self.signal.current();
-            let after = self.read_engine().position();
+            // Read on from what was looked at, not only from what was applied, so an idle
+            // workspace does not rescan a busy one's events.
+            let after = self
+                .read_engine()
+                .position()
+                .max(self.state.scanned.load(Ordering::SeqCst));
+            // The head before the read: a short read means every event up to it was seen,
+            // including other workspaces' (which this applier skips).
+            let head = self.store.log_stats().map(|s| s.last_position).unwrap_or(0);
             let entries = match self.store.read_log(&ws, after, READ_CHUNK) {
-                Ok(e) => e,
+                Ok(e) => {
+                    if e.len() < READ_CHUNK {
+                        self.state.scanned.fetch_max(head, Ordering::SeqCst);
+                    }
+                    e
+                }
                 Err(e) => {
                     tracing::error!(workspace = %ws, error = %e, "reading the log failed");
                     std::thread::sleep(Duration::from_millis(500));

@@ -288,3 +288,173 @@ pub(crate) fn shutdown_flushes_and_refuses_new_appends(store: &dyn Store) {
     );
     assert!(matches!(late, Err(StoreError::ShuttingDown)));
 }
+
+/// An event whose time differs from its arrival, so a reader returning the wrong one shows.
+fn timed(id: &str, ts: i64) -> NormalizedEvent {
+    NormalizedEvent {
+        timestamp: ts,
+        ..event(id, MessageType::Track, Some("u"), ts + 500)
+    }
+}
+
+/// Appends events one batch each and returns their positions.
+fn append_each(store: &dyn Store, ws: &str, src: &str, events: Vec<NormalizedEvent>) -> Vec<i64> {
+    events
+        .into_iter()
+        .map(|e| append_wait(store, ws, src, vec![e]).unwrap().positions[0].unwrap())
+        .collect()
+}
+
+pub(crate) fn read_log_returns_one_workspace_oldest_first(store: &dyn Store) {
+    setup(store);
+    // Interleave the workspaces so that positions of w2 sit between those of w1.
+    let mut w1 = Vec::new();
+    let mut w2 = Vec::new();
+    for i in 0..4 {
+        let src = if i < 2 { "src_a" } else { "src_b" };
+        w1.extend(append_each(
+            store,
+            "w1",
+            src,
+            vec![timed(&format!("m{i}"), 1_000 + i)],
+        ));
+        w2.extend(append_each(
+            store,
+            "w2",
+            "src_c",
+            vec![timed(&format!("m{i}"), 2_000 + i)],
+        ));
+    }
+
+    let all = store.read_log("w1", 0, 100).unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        w1,
+        "only w1's events, oldest first"
+    );
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(
+            e.timestamp,
+            1_000 + i as i64,
+            "event time, not receipt time"
+        );
+        assert_eq!(e.source_id, if i < 2 { "src_a" } else { "src_b" });
+        assert!(
+            e.body.contains(&format!(r#""messageId":"m{i}""#)),
+            "{}",
+            e.body
+        );
+    }
+
+    let after_first = store.read_log("w1", w1[0], 100).unwrap();
+    assert_eq!(
+        after_first.iter().map(|e| e.position).collect::<Vec<_>>(),
+        w1[1..],
+        "strictly after the position"
+    );
+    // A position of another workspace is a valid cursor too.
+    let after_w2 = store.read_log("w1", w2[1], 100).unwrap();
+    assert_eq!(
+        after_w2.iter().map(|e| e.position).collect::<Vec<_>>(),
+        w1[2..]
+    );
+
+    let limited = store.read_log("w1", 0, 2).unwrap();
+    assert_eq!(
+        limited.iter().map(|e| e.position).collect::<Vec<_>>(),
+        w1[..2],
+        "the limit keeps the oldest"
+    );
+    let next = store.read_log("w1", limited[1].position, 2).unwrap();
+    assert_eq!(
+        next.iter().map(|e| e.position).collect::<Vec<_>>(),
+        w1[2..],
+        "paging on the last position continues where the page ended"
+    );
+
+    let other = store.read_log("w2", 0, 100).unwrap();
+    assert_eq!(other.iter().map(|e| e.position).collect::<Vec<_>>(), w2);
+    assert!(other
+        .iter()
+        .all(|e| e.source_id == "src_c" && e.timestamp >= 2_000));
+
+    assert!(store.read_log("w1", w1[3], 100).unwrap().is_empty());
+    assert!(store.read_log("nope", 0, 100).unwrap().is_empty());
+}
+
+pub(crate) fn events_at_returns_positions_in_the_order_given(store: &dyn Store) {
+    setup(store);
+    let w1 = append_each(
+        store,
+        "w1",
+        "src_a",
+        vec![timed("m0", 10), timed("m1", 11), timed("m2", 12)],
+    );
+    let w2 = append_each(store, "w2", "src_b", vec![timed("x0", 20)]);
+    let missing = store.log_stats().unwrap().last_position + 1_000;
+
+    let got = store
+        .events_at("w1", &[w1[2], w2[0], w1[0], missing, w1[1], -1])
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![w1[2], w1[0], w1[1]],
+        "in the order given; other workspaces' and missing positions skipped"
+    );
+    for e in &got {
+        let i = w1.iter().position(|&p| p == e.position).unwrap();
+        assert_eq!(e.source_id, "src_a");
+        assert!(
+            e.body.contains(&format!(r#""messageId":"m{i}""#)),
+            "{}",
+            e.body
+        );
+    }
+
+    let theirs = store.events_at("w2", &[w1[0], w2[0]]).unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].position, w2[0]);
+    assert_eq!(theirs[0].source_id, "src_b");
+
+    assert!(store.events_at("w1", &[]).unwrap().is_empty());
+    assert!(store.events_at("w1", &[missing]).unwrap().is_empty());
+}
+
+pub(crate) fn identity_rules_round_trip_per_workspace(store: &dyn Store) {
+    setup(store);
+    assert_eq!(store.identity_rules("w1").unwrap(), None, "none until set");
+    assert_eq!(store.identity_rules("w2").unwrap(), None);
+
+    let first = r#"{"types":[{"name":"user_id","limit":1}]}"#;
+    store.set_identity_rules("w1", first, 10).unwrap();
+    assert_eq!(store.identity_rules("w1").unwrap().as_deref(), Some(first));
+    assert_eq!(
+        store.identity_rules("w2").unwrap(),
+        None,
+        "rules are per workspace"
+    );
+
+    let second = r#"{"types":[{"name":"email","limit":3}]}"#;
+    store.set_identity_rules("w1", second, 20).unwrap();
+    assert_eq!(
+        store.identity_rules("w1").unwrap().as_deref(),
+        Some(second),
+        "setting again overwrites"
+    );
+
+    let theirs = r#"{"types":[]}"#;
+    store.set_identity_rules("w2", theirs, 30).unwrap();
+    assert_eq!(store.identity_rules("w1").unwrap().as_deref(), Some(second));
+    assert_eq!(store.identity_rules("w2").unwrap().as_deref(), Some(theirs));
+
+    // Rules belong to their workspace and go with it.
+    assert!(store.delete_workspace("w1").unwrap());
+    assert_eq!(store.identity_rules("w1").unwrap(), None);
+    workspace(store, "w1");
+    assert_eq!(
+        store.identity_rules("w1").unwrap(),
+        None,
+        "a workspace re-created under the same id starts without rules"
+    );
+    assert_eq!(store.identity_rules("w2").unwrap().as_deref(), Some(theirs));
+}

@@ -19,6 +19,8 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("stored profile state is unreadable at {0}")]
+    InvalidState(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }

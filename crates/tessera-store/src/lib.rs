@@ -22,7 +22,7 @@ mod tests;
 
 pub use error::StoreError;
 pub use log_writer::{AppendBatch, AppendCallback, AppendOutcome, CommitObserver};
-pub use profile_db::{AbsorbedInfo, ProfileDb, StoredState};
+pub use profile_db::{AbsorbedInfo, ProfileDb, StoredRow, StoredState};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteOptions, SqliteStore};
 

@@ -70,6 +70,17 @@ pub struct StoredState {
     pub accounts: Vec<(i64, String)>,
 }
 
+/// One row of stored state, as [`ProfileDb::read_state`] streams it.
+#[derive(Debug)]
+pub enum StoredRow<'a> {
+    /// (key, document)
+    Account(i64, &'a str),
+    /// (key, document)
+    Profile(i64, &'a str),
+    /// (merged-away profile, its survivor)
+    Absorbed(i64, i64),
+}
+
 /// Where an absorbed profile went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbsorbedInfo {
@@ -122,7 +133,7 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -256_000)?;
+    conn.pragma_update(None, "cache_size", -64_000)?;
     // Checkpoint in large steps: the applier's commits are big and frequent.
     conn.pragma_update(None, "wal_autocheckpoint", 20_000)?;
     Ok(conn)
@@ -165,6 +176,10 @@ impl ProfileDb {
 
     /// Creates the next generation, empty and incomplete, for a rebuild.
     pub fn create_next(dir: &Path, workspace: &str) -> Result<ProfileDb, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let next = generations(dir, workspace).last().copied().unwrap_or(0) + 1;
         ProfileDb::create(&dir.join(file_name(workspace, next)))
     }
@@ -266,6 +281,47 @@ impl ProfileDb {
             absorbed,
             accounts,
         })
+    }
+
+    /// Streams what [`ProfileDb::load`] returns, one row at a time (accounts first, then
+    /// profiles by key, then merged-away profiles), so a start-up never holds every document
+    /// in memory. Returns the position the documents reflect.
+    pub fn read_state(
+        &self,
+        mut row: impl FnMut(StoredRow<'_>) -> Result<(), String>,
+    ) -> Result<i64, StoreError> {
+        let c = self.writer.lock().expect("profile writer poisoned");
+        let position: i64 =
+            c.query_row("SELECT docs_position FROM meta WHERE id = 1", [], |r| {
+                r.get(0)
+            })?;
+        let bad = |key: i64, reason: String| StoreError::InvalidState(format!("{key}: {reason}"));
+        let mut st = c.prepare("SELECT key, doc FROM accounts ORDER BY key")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let key: i64 = r.get(0)?;
+            let doc = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            row(StoredRow::Account(key, doc)).map_err(|e| bad(key, e))?;
+        }
+        let mut st = c.prepare(
+            "SELECT key, doc FROM profiles WHERE key NOT IN
+             (SELECT profile FROM absorbed WHERE position <= ?1) ORDER BY key",
+        )?;
+        let mut rows = st.query([position])?;
+        while let Some(r) = rows.next()? {
+            let key: i64 = r.get(0)?;
+            let doc = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            row(StoredRow::Profile(key, doc)).map_err(|e| bad(key, e))?;
+        }
+        let mut st = c.prepare(
+            "SELECT profile, survivor FROM absorbed WHERE position <= ?1 ORDER BY profile",
+        )?;
+        let mut rows = st.query([position])?;
+        while let Some(r) = rows.next()? {
+            let key: i64 = r.get(0)?;
+            row(StoredRow::Absorbed(key, r.get(1)?)).map_err(|e| bad(key, e))?;
+        }
+        Ok(position)
     }
 
     /// Writes one batch and its position in one transaction.
@@ -503,3 +559,7 @@ fn merge_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MergeRow> {
         ts: r.get(4)?,
     })
 }
+
+#[cfg(test)]
+#[path = "profile_db_tests.rs"]
+mod tests;

@@ -38,6 +38,9 @@ sqlite_conformance!(
     listing_filters_and_pages_newest_first,
     registry_round_trips,
     shutdown_flushes_and_refuses_new_appends,
+    read_log_returns_one_workspace_oldest_first,
+    events_at_returns_positions_in_the_order_given,
+    identity_rules_round_trip_per_workspace,
 );
 
 #[test]

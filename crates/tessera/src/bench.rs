@@ -176,6 +176,23 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / hz)
 }
 
+/// Seconds until every applier has caught up with the log (`None` after five minutes).
+fn applier_caught_up(addr: &str) -> Option<f64> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(300) {
+        let text = request(addr, "GET", "/metrics", &[], b"").ok()?.text();
+        let lagging = text
+            .lines()
+            .filter(|l| l.starts_with("tessera_applier_lag_events{"))
+            .any(|l| l.rsplit(' ').next() != Some("0"));
+        if !lagging {
+            return Some(started.elapsed().as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
 pub(crate) fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
@@ -369,6 +386,13 @@ fn ingest(args: IngestArgs) -> Result<(), String> {
                 commit_sum / elapsed * 100.0
             );
         }
+    }
+    if let Some(caught_up) = applier_caught_up(&addr) {
+        println!(
+            "profiles:            applied {:.1} s after the load ended ({:.0} events/s applied over the run)",
+            caught_up,
+            events as f64 / (elapsed + caught_up)
+        );
     }
     if let Some(s) = &server {
         if let (Some(before), Some(after)) = (cpu_before, cpu_seconds(s.pid())) {

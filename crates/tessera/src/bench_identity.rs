@@ -10,10 +10,10 @@
 use clap::Args;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tessera_core::identity::{Engine, EventFacts, IdentityRules};
+use tessera_core::identity::{Engine, EventFacts, IdentityRules, Restorer};
 use tessera_core::time::format_iso8601;
 use tessera_server::applier::{commit_cadence, docs_cadence, COMMIT_EVENTS};
-use tessera_store::ProfileDb;
+use tessera_store::{ProfileDb, StoredRow};
 
 #[derive(Args, Debug)]
 pub struct IdentityArgs {
@@ -244,25 +244,27 @@ pub fn run(args: IdentityArgs) -> Result<(), String> {
     );
     if let Some(db) = db {
         drop(engine);
+        // The server's start-up path: stream the stored state into a restorer.
         let t = Instant::now();
-        let stored = db.load().map_err(|e| e.to_string())?;
-        let loaded = t.elapsed();
-        let t = Instant::now();
-        let restored = Engine::restore(
-            IdentityRules::default(),
-            stored.position,
-            stored.profiles,
-            stored.absorbed,
-            stored.accounts,
-        )
-        .map_err(|e| e.to_string())?;
-        let rebuilt = t.elapsed();
+        let mut restorer = Restorer::new(IdentityRules::default());
+        let position = db
+            .read_state(|row| {
+                match row {
+                    StoredRow::Account(key, doc) => restorer.account(key, doc),
+                    StoredRow::Profile(key, doc) => restorer.profile(key, doc),
+                    StoredRow::Absorbed(key, survivor) => {
+                        restorer.absorbed(key, survivor);
+                        Ok(())
+                    }
+                }
+                .map_err(|e| e.to_string())
+            })
+            .map_err(|e| e.to_string())?;
+        let restored = restorer.finish(position).map_err(|e| e.to_string())?;
         println!(
-            "resume with {} profiles: {:.2} s (read from SQLite {:.2} s, rebuild hot state {:.2} s)",
+            "resume with {} profiles: {:.2} s (read from SQLite and rebuild the hot state)",
             restored.stats().live_profiles,
-            (loaded + rebuilt).as_secs_f64(),
-            loaded.as_secs_f64(),
-            rebuilt.as_secs_f64()
+            t.elapsed().as_secs_f64()
         );
         let size = std::fs::metadata(db.path()).map(|m| m.len()).unwrap_or(0);
         println!("state file: {:.1} MiB", size as f64 / (1024.0 * 1024.0));

@@ -95,4 +95,31 @@ mod tests {
             Some("0.0.0.0:9000")
         );
     }
+
+    #[test]
+    fn the_identity_table_gives_rules_and_its_errors_name_the_field() {
+        let dir = std::env::temp_dir().join(format!("tessera-cfg-id-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("t.toml");
+        std::fs::write(
+            &p,
+            "[identity]\nmax_merges = 20\n[identity.identifiers.email]\nlimit = 1\n\
+             [identity.identifiers.crm_id]\npriority = 3\nlimit = 1\ntrait = \"crm.id\"\n",
+        )
+        .unwrap();
+        let rules = FileConfig::load(Some(&p))
+            .unwrap()
+            .identity_rules(&p)
+            .unwrap();
+        assert_eq!(rules.max_merges, 20);
+        assert_eq!(rules.rule("email").unwrap().limit, 1);
+        assert_eq!(
+            rules.rule("crm_id").unwrap().trait_path.as_deref(),
+            Some("crm.id")
+        );
+        std::fs::write(&p, "[identity.identifiers.email]\nlimt = 1\n").unwrap();
+        let err = FileConfig::load(Some(&p)).unwrap_err().to_string();
+        assert!(err.contains("identifiers.email.limt"), "{err}");
+        assert!(err.contains("t.toml"), "{err}");
+    }
 }

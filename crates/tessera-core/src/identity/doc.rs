@@ -97,8 +97,7 @@ impl Engine {
         out
     }
 
-    /// Rebuilds an engine from stored documents. `profiles` and `absorbed` may come in any
-    /// order; the result decides exactly as the engine that wrote them would.
+    /// Rebuilds an engine from stored documents, in any order (see [`Restorer`]).
     pub fn restore(
         rules: IdentityRules,
         position: i64,
@@ -106,97 +105,17 @@ impl Engine {
         absorbed: impl IntoIterator<Item = (i64, i64)>,
         accounts: impl IntoIterator<Item = (i64, String)>,
     ) -> Result<Engine, RestoreError> {
-        let mut e = Engine::new(rules);
-        e.position = position;
-        let mut docs: Vec<(i64, String)> = profiles.into_iter().collect();
-        docs.sort_unstable_by_key(|d| d.0);
-        let absorbed: Vec<(i64, i64)> = absorbed.into_iter().collect();
-        for &(key, _) in &docs {
-            e.new_slot(key);
+        let mut r = Restorer::new(rules);
+        for (key, doc) in accounts {
+            r.account(key, &doc)?;
         }
-        for &(key, _) in &absorbed {
-            e.new_slot(key);
+        for (key, doc) in profiles {
+            r.profile(key, &doc)?;
         }
         for (key, survivor) in absorbed {
-            let s = *e
-                .profile_slots
-                .get(&survivor)
-                .ok_or(RestoreError::Dangling { key: survivor })?;
-            let slot = e.profile_slots[&key];
-            e.profiles[slot as usize].merged_into = s;
+            r.absorbed(key, survivor);
         }
-        let mut account_docs: Vec<(i64, String)> = accounts.into_iter().collect();
-        account_docs.sort_unstable_by_key(|d| d.0);
-        let mut pending_members = Vec::new();
-        for (key, text) in &account_docs {
-            let d: AccountDoc = serde_json::from_str(text).map_err(|err| RestoreError::Doc {
-                key: *key,
-                reason: err.to_string(),
-            })?;
-            let slot = e.accounts.len() as u32;
-            let traits = e.read_traits(d.traits);
-            e.accounts.push(Account {
-                key: *key,
-                group_id: d.group_id.as_str().into(),
-                created_at: d.created_at,
-                updated_at: d.updated_at,
-                traits,
-                members: Vec::new(),
-                dirty: false,
-            });
-            e.account_slots.insert(*key, slot);
-            e.account_index.insert(d.group_id.into_boxed_str(), slot);
-            pending_members.push((slot, d.members));
-        }
-        for (slot, members) in pending_members {
-            for m in members {
-                let p = *e
-                    .profile_slots
-                    .get(&m)
-                    .ok_or(RestoreError::Dangling { key: m })?;
-                e.accounts[slot as usize].members.push(p);
-            }
-        }
-        for (key, text) in docs {
-            let d: ProfileDoc = serde_json::from_str(&text).map_err(|err| RestoreError::Doc {
-                key,
-                reason: err.to_string(),
-            })?;
-            let slot = e.profile_slots[&key];
-            let traits = e.read_traits(d.traits);
-            let mut accounts = Vec::with_capacity(d.accounts.len());
-            for a in d.accounts {
-                accounts.push(
-                    *e.account_slots
-                        .get(&a)
-                        .ok_or(RestoreError::Dangling { key: a })?,
-                );
-            }
-            let mut idents = Vec::with_capacity(d.identifiers.len());
-            for IdentDoc(kind, value, first_seen, last_seen, position, origin) in d.identifiers {
-                let ty = e.types.id(&kind) as u16;
-                idents.push(e.insert_ident(Ident {
-                    value: value.into_boxed_str(),
-                    ty,
-                    profile: slot,
-                    added_at: first_seen,
-                    last_seen,
-                    position,
-                    origin,
-                }));
-            }
-            let p = &mut e.profiles[slot as usize];
-            p.created_at = d.created_at;
-            p.updated_at = d.updated_at;
-            p.merges = d.merges;
-            p.idents = idents;
-            p.traits = traits;
-            p.accounts = accounts;
-        }
-        // Type names first seen in documents need limits too.
-        let rules = e.rules.clone();
-        e.set_rules(rules);
-        Ok(e)
+        r.finish(position)
     }
 
     fn new_slot(&mut self, key: i64) {
@@ -226,6 +145,128 @@ impl Engine {
                 value: value.get().into(),
             })
             .collect()
+    }
+}
+
+/// Rebuilds an engine from stored documents one at a time, so a start-up never holds every
+/// document in memory at once. Accounts must come before the profiles that name them;
+/// merged-away profiles may come at any time. The result decides exactly as the engine that
+/// wrote the documents would.
+pub struct Restorer {
+    e: Engine,
+    absorbed: Vec<(i64, i64)>,
+    members: Vec<(u32, Vec<i64>)>,
+}
+
+impl Restorer {
+    pub fn new(rules: IdentityRules) -> Restorer {
+        Restorer {
+            e: Engine::new(rules),
+            absorbed: Vec::new(),
+            members: Vec::new(),
+        }
+    }
+
+    pub fn account(&mut self, key: i64, doc: &str) -> Result<(), RestoreError> {
+        let e = &mut self.e;
+        let d: AccountDoc = serde_json::from_str(doc).map_err(|err| RestoreError::Doc {
+            key,
+            reason: err.to_string(),
+        })?;
+        let slot = e.accounts.len() as u32;
+        let traits = e.read_traits(d.traits);
+        e.accounts.push(Account {
+            key,
+            group_id: d.group_id.as_str().into(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            traits,
+            members: Vec::new(),
+            dirty: false,
+        });
+        e.account_slots.insert(key, slot);
+        e.account_index.insert(d.group_id.into_boxed_str(), slot);
+        self.members.push((slot, d.members));
+        Ok(())
+    }
+
+    pub fn profile(&mut self, key: i64, doc: &str) -> Result<(), RestoreError> {
+        let e = &mut self.e;
+        let d: ProfileDoc = serde_json::from_str(doc).map_err(|err| RestoreError::Doc {
+            key,
+            reason: err.to_string(),
+        })?;
+        e.new_slot(key);
+        let slot = e.profile_slots[&key];
+        let traits = e.read_traits(d.traits);
+        let mut accounts = Vec::with_capacity(d.accounts.len());
+        for a in d.accounts {
+            accounts.push(
+                *e.account_slots
+                    .get(&a)
+                    .ok_or(RestoreError::Dangling { key: a })?,
+            );
+        }
+        let mut idents = Vec::with_capacity(d.identifiers.len());
+        for IdentDoc(kind, value, first_seen, last_seen, position, origin) in d.identifiers {
+            let ty = e.types.id(&kind) as u16;
+            idents.push(e.insert_ident(Ident {
+                value: value.into_boxed_str(),
+                ty,
+                profile: slot,
+                added_at: first_seen,
+                last_seen,
+                position,
+                origin,
+            }));
+        }
+        let p = &mut e.profiles[slot as usize];
+        p.created_at = d.created_at;
+        p.updated_at = d.updated_at;
+        p.merges = d.merges;
+        p.idents = idents;
+        p.traits = traits;
+        p.accounts = accounts;
+        Ok(())
+    }
+
+    /// A profile merged into `survivor` (which may itself be merged away).
+    pub fn absorbed(&mut self, key: i64, survivor: i64) {
+        self.absorbed.push((key, survivor));
+    }
+
+    /// The engine, at the log position the documents reflect.
+    pub fn finish(self, position: i64) -> Result<Engine, RestoreError> {
+        let Restorer {
+            mut e,
+            absorbed,
+            members,
+        } = self;
+        e.position = position;
+        for &(key, _) in &absorbed {
+            e.new_slot(key);
+        }
+        for (key, survivor) in absorbed {
+            let s = *e
+                .profile_slots
+                .get(&survivor)
+                .ok_or(RestoreError::Dangling { key: survivor })?;
+            let slot = e.profile_slots[&key];
+            e.profiles[slot as usize].merged_into = s;
+        }
+        for (slot, keys) in members {
+            for m in keys {
+                let p = *e
+                    .profile_slots
+                    .get(&m)
+                    .ok_or(RestoreError::Dangling { key: m })?;
+                e.accounts[slot as usize].members.push(p);
+            }
+        }
+        // Type names first seen in documents need limits too.
+        let rules = e.rules.clone();
+        e.set_rules(rules);
+        Ok(e)
     }
 }
 
