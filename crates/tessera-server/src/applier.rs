@@ -332,6 +332,7 @@ struct Worker {
 
 impl Worker {
     fn run(self, commands: Receiver<Command>) {
+        lower_priority();
         let ws = self.state.workspace.clone();
         let (writer, batches) = sync_channel(1);
         let state = self.state.clone();
@@ -475,6 +476,7 @@ impl Worker {
 /// tries stops all later writes, so the state file stays consistent at its last good position
 /// (a restart resumes from there and re-derives the rest from the log).
 fn write_batches(state: &WorkspaceState, batches: Receiver<(Arc<ProfileDb>, CommitBatch)>) {
+    lower_priority();
     let mut broken = false;
     for (db, batch) in batches {
         if broken {
@@ -508,6 +510,18 @@ fn write_batches(state: &WorkspaceState, batches: Receiver<(Arc<ProfileDb>, Comm
         if !broken && Arc::ptr_eq(&db, &state.db()) {
             state.committed.store(batch.position, Ordering::SeqCst);
         }
+    }
+}
+
+/// Runs the calling thread at a lower CPU priority (nice 10). On a busy machine the threads
+/// that acknowledge events come first: an event is safe once it is in the log, and the
+/// applier catches up when the burst is over.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on this thread's own id; no memory is shared.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 
