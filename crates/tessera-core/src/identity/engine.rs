@@ -12,7 +12,8 @@ use crate::message::MessageType;
 use crate::time::Millis;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::borrow::Cow;
-use std::collections::HashMap;
+// hashbrown's map with foldhash: these maps are hit for every event, and SipHash showed up.
+use hashbrown::HashMap;
 use std::hash::BuildHasher;
 
 pub(super) const NONE: u32 = u32::MAX;
@@ -69,6 +70,8 @@ pub(super) struct Account {
 #[derive(Clone, Copy)]
 pub(super) struct TypeLimits {
     pub priority: u32,
+    /// Position of the type in the rules (priority, then name).
+    pub rank: u32,
     pub limit: u32,
     pub window: Option<Millis>,
 }
@@ -136,10 +139,10 @@ impl Engine {
             index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             profiles: Vec::new(),
-            profile_slots: HashMap::new(),
+            profile_slots: HashMap::default(),
             accounts: Vec::new(),
-            account_slots: HashMap::new(),
-            account_index: HashMap::new(),
+            account_slots: HashMap::default(),
+            account_index: HashMap::default(),
             position: 0,
             changes: Changes::default(),
             scratch: Vec::new(),
@@ -159,8 +162,11 @@ impl Engine {
         }
         self.limits = (0..self.types.names.len())
             .map(|i| {
-                rules.rule(self.types.name(i as u32)).map(|r| TypeLimits {
+                let name = self.types.name(i as u32);
+                let rank = rules.types.iter().position(|t| t.name == name)? as u32;
+                rules.rule(name).map(|r| TypeLimits {
                     priority: r.priority,
+                    rank,
                     limit: r.limit,
                     window: r.window,
                 })
@@ -244,28 +250,29 @@ impl Engine {
     /// The identifiers an event carries, normalised, unblocked, de-duplicated and in priority
     /// order (stable, so ties keep the order in which they were read).
     fn candidates(&mut self, f: &EventFacts<'_>) -> Vec<Candidate> {
-        let mut raw: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(6);
-        if let Some(v) = &f.user_id {
-            raw.push((Cow::Borrowed("user_id"), v.to_string()));
-        }
-        if let Some(v) = &f.anonymous_id {
-            raw.push((Cow::Borrowed("anonymous_id"), v.to_string()));
+        let mut raw: Vec<(Cow<'static, str>, Cow<'_, str>)> = Vec::with_capacity(6);
+        for (name, v) in [("user_id", &f.user_id), ("anonymous_id", &f.anonymous_id)] {
+            if let Some(v) = v {
+                raw.push((Cow::Borrowed(name), Cow::Borrowed(v.as_ref())));
+            }
         }
         for name in ["email", "phone"] {
             if let Some(v) = f.person_trait(name) {
-                raw.push((Cow::Borrowed(name), v));
+                raw.push((Cow::Borrowed(name), Cow::Owned(v)));
             }
         }
-        if let Some(v) = &f.device_id {
-            raw.push((Cow::Borrowed("device_id"), v.to_string()));
-        }
-        if let Some(v) = &f.advertising_id {
-            raw.push((Cow::Borrowed("advertising_id"), v.to_string()));
+        for (name, v) in [
+            ("device_id", &f.device_id),
+            ("advertising_id", &f.advertising_id),
+        ] {
+            if let Some(v) = v {
+                raw.push((Cow::Borrowed(name), Cow::Borrowed(v.as_ref())));
+            }
         }
         for t in &self.rules.types {
             if let (Some(path), true) = (&t.trait_path, t.enabled) {
                 if let Some(v) = f.person_trait(path) {
-                    raw.push((Cow::Owned(t.name.clone()), v));
+                    raw.push((Cow::Owned(t.name.clone()), Cow::Owned(v)));
                 }
             }
         }
@@ -277,7 +284,7 @@ impl Engine {
                 other => other,
             };
             if let Some(rule) = self.rules.rule(name) {
-                raw.push((Cow::Owned(rule.name.clone()), id.to_string()));
+                raw.push((Cow::Owned(rule.name.clone()), Cow::Borrowed(id.as_ref())));
             }
         }
         let mut out: Vec<Candidate> = Vec::with_capacity(raw.len() + 1);
@@ -300,17 +307,9 @@ impl Engine {
             };
             self.push_candidate(&mut out, name, prev);
         }
-        out.sort_by_key(|c| (c.priority, self.rank(c.ty)));
+        // The rules list types by priority, then name: their index orders candidates.
+        out.sort_by_key(|c| self.limits[c.ty as usize].map_or(u32::MAX, |l| l.rank));
         out
-    }
-
-    fn rank(&self, ty: u16) -> usize {
-        let name = self.types.name(ty as u32);
-        self.rules
-            .types
-            .iter()
-            .position(|t| t.name == name)
-            .unwrap_or(usize::MAX)
     }
 
     fn push_candidate(&mut self, out: &mut Vec<Candidate>, name: &str, raw: &str) {

@@ -168,6 +168,10 @@ fn lookup(traits: &RawTraits<'_>, path: &str) -> Option<String> {
         None => (path, None),
     };
     let raw = traits.get(head)?;
+    if rest.is_none() {
+        // The common case (`email`, `phone`): read the string without building a Value.
+        return id_of(Some(raw)).map(Cow::into_owned);
+    }
     let mut v: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
     if let Some(rest) = rest {
         for part in rest.split('.') {

@@ -53,7 +53,7 @@ pub struct IdentityRules {
     pub types: Vec<TypeRule>,
     pub blocked_values: Vec<String>,
     pub blocked_patterns: Vec<String>,
-    compiled_patterns: Vec<regex_lite::Regex>,
+    compiled_patterns: Vec<Pattern>,
     /// Identifiers removed from profiles by a split: they never join anything again.
     pub blocked_identifiers: Vec<(String, String)>,
     pub max_merges: u32,
@@ -225,7 +225,7 @@ impl IdentityRules {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                regex_lite::Regex::new(p)
+                Pattern::new(p)
                     .map_err(|e| invalid(format!("blocked_patterns[{i}]"), e.to_string()))
             })
             .collect::<Result<_, _>>()?;
@@ -291,6 +291,50 @@ impl IdentityRules {
                 .blocked_identifiers
                 .iter()
                 .any(|(t, v)| t == type_name && v == value)
+    }
+}
+
+/// A blocked-value pattern. Patterns that are one character class repeated over the whole
+/// value (like the default `^[0-]*$`) are checked directly: every identifier of every event is
+/// checked against every pattern, and the regex engine showed up in profiles.
+#[derive(Debug, Clone)]
+enum Pattern {
+    Class { chars: Vec<char>, empty_ok: bool },
+    Regex(regex_lite::Regex),
+}
+
+impl Pattern {
+    fn new(p: &str) -> Result<Pattern, regex_lite::Error> {
+        let re = regex_lite::Regex::new(p)?;
+        // `^[…]*$` or `^[…]+$` whose class is plain characters (a `-` only at the end).
+        let (class, empty_ok) = match p.strip_prefix("^[") {
+            Some(r) => match (r.strip_suffix("]*$"), r.strip_suffix("]+$")) {
+                (Some(c), _) => (c, true),
+                (None, Some(c)) => (c, false),
+                _ => return Ok(Pattern::Regex(re)),
+            },
+            None => return Ok(Pattern::Regex(re)),
+        };
+        let body = class.strip_suffix('-').unwrap_or(class);
+        let plain = |ch: char| ch.is_alphanumeric() || ch == ' ' || ch == '_';
+        let simple = (!class.is_empty() && !class.starts_with('^') && body.chars().all(plain))
+            .then_some((class, empty_ok));
+        Ok(match simple {
+            Some((class, empty_ok)) => Pattern::Class {
+                chars: class.chars().collect(),
+                empty_ok,
+            },
+            None => Pattern::Regex(re),
+        })
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        match self {
+            Pattern::Class { chars, empty_ok } => {
+                (*empty_ok || !value.is_empty()) && value.chars().all(|c| chars.contains(&c))
+            }
+            Pattern::Regex(re) => re.is_match(value),
+        }
     }
 }
 
@@ -381,4 +425,43 @@ fn count(v: &Value, field: &str) -> Result<u32, RulesError> {
         .filter(|n| *n <= u32::MAX as u64)
         .map(|n| n as u32)
         .ok_or_else(|| invalid(field, "must be a whole number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_class_patterns_match_like_the_regex() {
+        let values = [
+            "",
+            "0",
+            "000-000",
+            "-",
+            "0a",
+            "a0",
+            "abc",
+            "ABC",
+            "a_b c",
+            "a-b",
+            "00000000-0000",
+        ];
+        for p in [
+            "^[0-]*$", "^[0-]+$", "^[abc]*$", "^[a_ ]+$", "^[a-c]*$", "^[^0]*$", "0+",
+        ] {
+            let fast = Pattern::new(p).unwrap();
+            let re = regex_lite::Regex::new(p).unwrap();
+            for v in values {
+                assert_eq!(fast.is_match(v), re.is_match(v), "{p} on {v:?}");
+            }
+        }
+        assert!(matches!(
+            Pattern::new("^[0-]*$").unwrap(),
+            Pattern::Class { .. }
+        ));
+        assert!(matches!(
+            Pattern::new("^[a-c]*$").unwrap(),
+            Pattern::Regex(_)
+        ));
+    }
 }
