@@ -281,6 +281,7 @@ impl Appliers {
             }
             h.state.db().retire();
         }
+        ProfileDb::delete_all(&self.dir, workspace);
     }
 
     /// Stops every applier after it commits what it applied.

@@ -174,6 +174,14 @@ impl ProfileDb {
         }
     }
 
+    /// Deletes every generation of a workspace's state (the workspace was deleted). Handles
+    /// still open keep reading their (unlinked) file until dropped.
+    pub fn delete_all(dir: &Path, workspace: &str) {
+        for g in generations(dir, workspace) {
+            remove_files(&dir.join(file_name(workspace, g)));
+        }
+    }
+
     /// Creates the next generation, empty and incomplete, for a rebuild.
     pub fn create_next(dir: &Path, workspace: &str) -> Result<ProfileDb, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {

@@ -263,3 +263,37 @@ fn replay_is_deterministic_and_equals_the_live_state() {
     }
     assert_eq!(live, replays[0], "position or absorbed profiles differ");
 }
+
+#[test]
+fn deleting_a_workspace_deletes_its_profile_state() {
+    let (dir, s, _key) = fresh("wsdelete");
+    let r = s.admin(
+        "POST",
+        "/api/v1/workspaces",
+        r#"{"id": "gone", "name": "Gone"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let state = dir.path().join("profiles");
+    let has_state = || {
+        std::fs::read_dir(&state)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("gone."))
+            })
+            .unwrap_or(false)
+    };
+    // The workspace's applier starts with it and creates its state file.
+    let deadline = Instant::now() + PATIENCE;
+    while !has_state() {
+        assert!(
+            Instant::now() < deadline,
+            "no state file for the new workspace"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.admin("DELETE", "/api/v1/workspaces/gone", "").status, 204);
+    assert!(
+        !has_state(),
+        "the deleted workspace's profile state is still on disk"
+    );
+}
