@@ -304,23 +304,35 @@ impl Appliers {
         }
     }
 
-    /// Log positions up to which each workspace's applier has applied or skipped every event
-    /// (for metrics).
-    pub fn positions(&self) -> Vec<(String, i64)> {
+    /// Each workspace's applier figures (for metrics), by workspace id.
+    pub fn figures(&self) -> Vec<ApplierFigures> {
         let running = self.running.lock().expect("appliers poisoned");
-        let mut out: Vec<(String, i64)> = running
+        let mut out: Vec<ApplierFigures> = running
             .iter()
             .map(|(ws, h)| {
-                let applied = h.state.applied();
-                (
-                    ws.clone(),
-                    applied.max(h.state.scanned.load(Ordering::SeqCst)),
-                )
+                let (applied, profiles) = {
+                    let e = h.state.engine.read().expect("engine poisoned");
+                    (e.position(), e.live_profiles())
+                };
+                ApplierFigures {
+                    workspace: ws.clone(),
+                    position: applied.max(h.state.scanned.load(Ordering::SeqCst)),
+                    profiles,
+                }
             })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.workspace.cmp(&b.workspace));
         out
     }
+}
+
+/// What `/metrics` reports of one workspace's applier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplierFigures {
+    pub workspace: String,
+    /// The log position up to which every event was applied or skipped.
+    pub position: i64,
+    pub profiles: usize,
 }
 
 struct Worker {

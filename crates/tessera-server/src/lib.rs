@@ -157,7 +157,7 @@ async fn readyz(State(st): State<SharedState>) -> Result<Response, error::ApiErr
 async fn metrics_text(State(st): State<SharedState>) -> Result<Response, error::ApiError> {
     let stats = st.store.log_stats()?;
     let mut text = st.metrics.render(stats.last_position, stats.bytes_on_disk);
-    Metrics::render_appliers(&mut text, stats.last_position, &st.appliers.positions());
+    Metrics::render_appliers(&mut text, stats.last_position, &st.appliers.figures());
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -3,6 +3,7 @@
 //! Hand-rolled rather than pulled from a metrics crate: the set is small and fixed, and this
 //! keeps the hot path to a few relaxed atomic adds.
 
+use crate::applier::ApplierFigures;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -156,15 +157,31 @@ impl Metrics {
 
     /// Applier gauges: the log position each workspace's profiles reflect and how far that is
     /// behind the log.
-    pub fn render_appliers(o: &mut String, log_position: i64, applied: &[(String, i64)]) {
+    pub fn render_appliers(o: &mut String, log_position: i64, figures: &[ApplierFigures]) {
         o.push_str("# HELP tessera_applier_position Log position a workspace's profiles reflect.\n# TYPE tessera_applier_position gauge\n");
-        for (ws, p) in applied {
-            let _ = writeln!(o, "tessera_applier_position{{workspace=\"{ws}\"}} {p}");
+        for f in figures {
+            let _ = writeln!(
+                o,
+                "tessera_applier_position{{workspace=\"{}\"}} {}",
+                f.workspace, f.position
+            );
         }
         o.push_str("# HELP tessera_applier_lag_events Log positions not yet applied to profiles.\n# TYPE tessera_applier_lag_events gauge\n");
-        for (ws, p) in applied {
-            let lag = (log_position - p).max(0);
-            let _ = writeln!(o, "tessera_applier_lag_events{{workspace=\"{ws}\"}} {lag}");
+        for f in figures {
+            let lag = (log_position - f.position).max(0);
+            let _ = writeln!(
+                o,
+                "tessera_applier_lag_events{{workspace=\"{}\"}} {lag}",
+                f.workspace
+            );
+        }
+        o.push_str("# HELP tessera_profiles Live profiles (merged-away ones not counted).\n# TYPE tessera_profiles gauge\n");
+        for f in figures {
+            let _ = writeln!(
+                o,
+                "tessera_profiles{{workspace=\"{}\"}} {}",
+                f.workspace, f.profiles
+            );
         }
     }
 }

@@ -60,7 +60,17 @@ pub(crate) fn readable_state(
 fn resolve(state: &WorkspaceState, ident: &str) -> Result<i64, ApiError> {
     let engine = state.engine.read().expect("engine poisoned");
     let found = match ident.split_once(':') {
-        Some((kind, value)) => engine.profile_by_identifier(kind.trim(), value),
+        Some((kind, value)) => {
+            let kind = kind.trim();
+            if !engine.knows_type(kind) {
+                let known: Vec<&str> = engine.rules().types.iter().map(|t| t.name.as_str()).collect();
+                return Err(ApiError::bad_request(
+                    "unknown_identifier_type",
+                    format!("`{kind}` is not an identifier type of this workspace; its types are {}", known.join(", ")),
+                ));
+            }
+            engine.profile_by_identifier(kind, value)
+        }
         None => match parse_profile_id(ident) {
             Some(key) => engine.resolve_key(key),
             None => {

@@ -132,6 +132,7 @@ impl Engine {
             dirty: false,
         });
         self.profile_slots.insert(key, slot);
+        self.live_count += 1;
     }
 
     fn read_traits(&mut self, traits: BTreeMap<String, TraitDoc>) -> Vec<TraitValue> {
@@ -253,6 +254,7 @@ impl Restorer {
                 .ok_or(RestoreError::Dangling { key: survivor })?;
             let slot = e.profile_slots[&key];
             e.profiles[slot as usize].merged_into = s;
+            e.live_count -= 1;
         }
         for (slot, keys) in members {
             for m in keys {

@@ -126,6 +126,8 @@ pub struct Engine {
     pub(super) position: i64,
     pub(super) changes: Changes,
     scratch: Vec<u32>,
+    /// How many profiles are live (kept as events apply, for metrics).
+    pub(super) live_count: usize,
 }
 
 impl Engine {
@@ -146,6 +148,7 @@ impl Engine {
             position: 0,
             changes: Changes::default(),
             scratch: Vec::new(),
+            live_count: 0,
         };
         e.set_rules(rules);
         e
@@ -173,6 +176,11 @@ impl Engine {
             })
             .collect();
         self.rules = rules;
+    }
+
+    /// How many profiles are live.
+    pub fn live_profiles(&self) -> usize {
+        self.live_count
     }
 
     /// The last log position applied (0 before the first event).
@@ -440,6 +448,7 @@ impl Engine {
             dirty: false,
         });
         self.profile_slots.insert(f.position, slot);
+        self.live_count += 1;
         slot
     }
 
@@ -455,6 +464,7 @@ impl Engine {
         for &absorbed in &matched[1..] {
             let a = &mut self.profiles[absorbed as usize];
             a.merged_into = survivor;
+            self.live_count -= 1;
             let idents = std::mem::take(&mut a.idents);
             let traits = std::mem::take(&mut a.traits);
             let accounts = std::mem::take(&mut a.accounts);

@@ -61,6 +61,12 @@ pub struct EngineStats {
 }
 
 impl Engine {
+    /// Whether `kind` is an identifier type: one the rules name, or one stored identifiers
+    /// have (from rules since changed).
+    pub fn knows_type(&self, kind: &str) -> bool {
+        self.rules.types.iter().any(|t| t.name == kind) || self.types.get(kind).is_some()
+    }
+
     /// The live profile holding an identifier; the value is normalised as the rules say.
     pub fn profile_by_identifier(&self, kind: &str, raw: &str) -> Option<i64> {
         let ty = self.types.get(kind)? as u16;
@@ -223,6 +229,7 @@ impl Engine {
             .iter()
             .map(|n| heap(n.len()) + 40)
             .sum::<usize>();
+        debug_assert_eq!(live, self.live_count);
         EngineStats {
             live_profiles: live,
             absorbed_profiles: self.profiles.len() - live,

@@ -150,6 +150,11 @@ fn profile_addresses_and_errors() {
         assert_eq!(r.status, 400, "{malformed}: {}", r.text());
         assert_eq!(r.json()["code"], "invalid_identifier", "{malformed}");
     }
+    // A typo in the type is told apart from an unknown person.
+    let r = s.admin("GET", &profile("mail:zoe@x.com", ""), "");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["code"], "unknown_identifier_type");
+    assert!(r.json()["message"].as_str().unwrap().contains("email"));
     let path = profile("user_id:zoe", "");
     let r = s.get(&path, &[]).unwrap();
     assert_eq!(r.status, 401, "{}", r.text());
@@ -475,4 +480,38 @@ fn explain_shows_the_merge_that_joined_two_identifiers() {
         apart["profiles"],
         json!([p["id"], ok(&s, &profile("anonymous_id:ex-other", ""))["id"]])
     );
+}
+
+#[test]
+fn metrics_count_live_profiles_and_the_appliers_lag() {
+    let (_d, s, key) = fresh("profmetrics");
+    send(&s, &key, "page", json!({"anonymousId": "m-a"}));
+    send(
+        &s,
+        &key,
+        "identify",
+        json!({"userId": "m-u", "anonymousId": "m-b"}),
+    );
+    // Joins the two profiles above into one.
+    send(
+        &s,
+        &key,
+        "identify",
+        json!({"userId": "m-u", "anonymousId": "m-a"}),
+    );
+    send(&s, &key, "page", json!({"anonymousId": "m-c"}));
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = s.get("/metrics", &[]).unwrap().text();
+        if text.contains("tessera_profiles{workspace=\"default\"} 2\n")
+            && text.contains("tessera_applier_lag_events{workspace=\"default\"} 0\n")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed 2 live profiles and no lag:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
