@@ -12,7 +12,7 @@ mod tests;
 mod views;
 
 pub use changes::{AbsorbedRow, CommitBatch, DrainedChanges, HistoryRow, MergeRow};
-pub use doc::{RestoreError, Restorer};
+pub use doc::{ParsedProfile, RestoreError, Restorer};
 pub use engine::Engine;
 pub use facts::{EventFacts, FactsError};
 pub use rules::{IdentityRules, RulesError, TypeRule};

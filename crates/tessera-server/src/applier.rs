@@ -6,6 +6,7 @@
 //! fresh engine and a fresh state file, then swap them in.
 
 use crate::cadence::Cadence;
+use crate::restore::{restore_engine, RestoreFailure};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -13,8 +14,8 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tessera_core::identity::{CommitBatch, Engine, EventFacts, IdentityRules, Restorer};
-use tessera_store::{LogEntry, ProfileDb, Store, StoreError, StoredRow};
+use tessera_core::identity::{CommitBatch, Engine, EventFacts, IdentityRules};
+use tessera_store::{LogEntry, ProfileDb, Store, StoreError};
 
 /// Events read from the log per query.
 const READ_CHUNK: usize = 4096;
@@ -107,8 +108,8 @@ impl WorkspaceState {
 pub enum ApplierError {
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("stored profile state cannot be read: {0}")]
-    Restore(#[from] tessera_core::identity::RestoreError),
+    #[error("{0}")]
+    Restore(#[from] RestoreFailure),
     #[error("the applier of workspace {0} is not running")]
     Stopped(String),
 }
@@ -179,19 +180,8 @@ impl Appliers {
         }
         let rules = self.rules_for(workspace)?;
         let db = ProfileDb::open_latest(&self.dir, workspace)?;
-        let mut restorer = Restorer::new(rules);
-        let position = db.read_state(|row| {
-            match row {
-                StoredRow::Account(key, doc) => restorer.account(key, doc),
-                StoredRow::Profile(key, doc) => restorer.profile(key, doc),
-                StoredRow::Absorbed(key, survivor) => {
-                    restorer.absorbed(key, survivor);
-                    Ok(())
-                }
-            }
-            .map_err(|e| e.to_string())
-        })?;
-        let engine = restorer.finish(position)?;
+        let engine = restore_engine(&db, rules)?;
+        let position = engine.position();
         let state = Arc::new(WorkspaceState {
             workspace: workspace.to_string(),
             committed: AtomicI64::new(position),

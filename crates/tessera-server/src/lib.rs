@@ -15,6 +15,7 @@ pub mod identity_api;
 pub mod ids;
 pub mod metrics;
 pub mod profiles_api;
+pub mod restore;
 pub mod state;
 pub mod tracking;
 

@@ -291,6 +291,13 @@ impl ProfileDb {
         })
     }
 
+    /// How many profile documents are stored (to size the hot state before reading them).
+    pub fn profile_count(&self) -> Result<usize, StoreError> {
+        let c = self.writer.lock().expect("profile writer poisoned");
+        let n: i64 = c.query_row("SELECT count(*) FROM profiles", [], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
     /// Streams what [`ProfileDb::load`] returns, one row at a time (accounts first, then
     /// profiles by key, then merged-away profiles), so a start-up never holds every document
     /// in memory. Returns the position the documents reflect.

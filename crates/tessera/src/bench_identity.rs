@@ -10,10 +10,11 @@
 use clap::Args;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tessera_core::identity::{Engine, EventFacts, IdentityRules, Restorer};
+use tessera_core::identity::{Engine, EventFacts, IdentityRules};
 use tessera_core::time::format_iso8601;
 use tessera_server::applier::{commit_cadence, docs_cadence, COMMIT_EVENTS};
-use tessera_store::{ProfileDb, StoredRow};
+use tessera_server::restore::restore_engine;
+use tessera_store::ProfileDb;
 
 #[derive(Args, Debug)]
 pub struct IdentityArgs {
@@ -244,23 +245,9 @@ pub fn run(args: IdentityArgs) -> Result<(), String> {
     );
     if let Some(db) = db {
         drop(engine);
-        // The server's start-up path: stream the stored state into a restorer.
+        // The server's start-up path.
         let t = Instant::now();
-        let mut restorer = Restorer::new(IdentityRules::default());
-        let position = db
-            .read_state(|row| {
-                match row {
-                    StoredRow::Account(key, doc) => restorer.account(key, doc),
-                    StoredRow::Profile(key, doc) => restorer.profile(key, doc),
-                    StoredRow::Absorbed(key, survivor) => {
-                        restorer.absorbed(key, survivor);
-                        Ok(())
-                    }
-                }
-                .map_err(|e| e.to_string())
-            })
-            .map_err(|e| e.to_string())?;
-        let restored = restorer.finish(position).map_err(|e| e.to_string())?;
+        let restored = restore_engine(&db, IdentityRules::default()).map_err(|e| e.to_string())?;
         println!(
             "resume with {} profiles: {:.2} s (read from SQLite and rebuild the hot state)",
             restored.stats().live_profiles,

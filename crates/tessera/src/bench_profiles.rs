@@ -22,6 +22,9 @@ pub struct ProfilesArgs {
     /// Seconds of load.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// Data directory to use and keep [default: a new temporary directory, removed after].
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 fn load_people(addr: &str, write_key: &str, people: u64) -> Result<(), String> {
@@ -86,9 +89,13 @@ fn wait_applied(addr: &str) -> Result<(), String> {
 
 pub fn run(args: ProfilesArgs) -> Result<(), String> {
     let token = format!("bench-{:x}", random_u64());
-    let dir = std::env::temp_dir().join(format!("tessera-bench-profiles-{:x}", random_u64()));
+    let dir = args.data_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("tessera-bench-profiles-{:x}", random_u64()))
+    });
     let result = run_in(&args, &token, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     result
 }
 

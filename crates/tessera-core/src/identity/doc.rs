@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::hash::BuildHasher;
 
 fn push_str(out: &mut String, s: &str) {
     // serde_json's escaping, so documents are valid JSON whatever the value holds.
@@ -168,6 +169,20 @@ impl Restorer {
         }
     }
 
+    /// Makes room for about this many profiles and identifiers up front: growing the hot
+    /// state step by step while it is rebuilt copied it several times over.
+    pub fn reserve(&mut self, profiles: usize, identifiers: usize) {
+        let e = &mut self.e;
+        e.profiles.reserve(profiles);
+        e.profile_slots.reserve(profiles);
+        e.idents.reserve(identifiers);
+        let (idents, hasher) = (&e.idents, &e.hasher);
+        e.index.reserve(identifiers, |&i| {
+            let id = &idents[i as usize];
+            hasher.hash_one((id.ty, &*id.value))
+        });
+    }
+
     pub fn account(&mut self, key: i64, doc: &str) -> Result<(), RestoreError> {
         let e = &mut self.e;
         let d: AccountDoc = serde_json::from_str(doc).map_err(|err| RestoreError::Doc {
@@ -192,11 +207,23 @@ impl Restorer {
     }
 
     pub fn profile(&mut self, key: i64, doc: &str) -> Result<(), RestoreError> {
-        let e = &mut self.e;
+        let parsed = Restorer::parse_profile(key, doc)?;
+        self.insert_profile(parsed)
+    }
+
+    /// The parsing half of [`Restorer::profile`], which needs no engine: start-up parses
+    /// documents on other threads while this one reads and inserts.
+    pub fn parse_profile(key: i64, doc: &str) -> Result<ParsedProfile, RestoreError> {
         let d: ProfileDoc = serde_json::from_str(doc).map_err(|err| RestoreError::Doc {
             key,
             reason: err.to_string(),
         })?;
+        Ok(ParsedProfile { key, doc: d })
+    }
+
+    pub fn insert_profile(&mut self, parsed: ParsedProfile) -> Result<(), RestoreError> {
+        let ParsedProfile { key, doc: d } = parsed;
+        let e = &mut self.e;
         e.new_slot(key);
         let slot = e.profile_slots[&key];
         let traits = e.read_traits(d.traits);
@@ -270,6 +297,12 @@ impl Restorer {
         e.set_rules(rules);
         Ok(e)
     }
+}
+
+/// A profile document parsed but not yet in an engine.
+pub struct ParsedProfile {
+    key: i64,
+    doc: ProfileDoc,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -116,7 +116,7 @@ pub struct Engine {
     pub(super) strings: Interner,
     pub(super) idents: Vec<Ident>,
     pub(super) index: HashTable<u32>,
-    hasher: DefaultHashBuilder,
+    pub(super) hasher: DefaultHashBuilder,
     pub(super) profiles: Vec<Profile>,
     pub(super) profile_slots: HashMap<i64, u32>,
     pub(super) accounts: Vec<Account>,
