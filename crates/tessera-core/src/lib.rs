@@ -1,7 +1,9 @@
 //! Tessera's domain core: Segment messages and their validation, timestamps, identity
-//! resolution and profiles. It does no I/O and reads no clock: the caller passes in
-//! the time and any generated ids, so every rule here is a plain, replayable function.
+//! resolution and profiles, and the audience and computed-trait language. It does no I/O and
+//! reads no clock: the caller passes in the time and any generated ids, so every rule here is
+//! a plain, replayable function.
 
+pub mod audience;
 pub mod error;
 pub mod identity;
 pub mod message;
