@@ -52,6 +52,36 @@ struct Body<'a> {
     context: Option<&'a RawValue>,
 }
 
+/// The common shape, read in one pass: objects where objects belong. A body that does not fit
+/// (which the ingest path allows only below `context`) is read again by [`Body`], leniently.
+#[derive(Deserialize)]
+struct FastBody<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(rename = "userId", borrow, default)]
+    user_id: Option<&'a RawValue>,
+    #[serde(rename = "anonymousId", borrow, default)]
+    anonymous_id: Option<&'a RawValue>,
+    #[serde(rename = "previousId", borrow, default)]
+    previous_id: Option<&'a RawValue>,
+    #[serde(rename = "groupId", borrow, default)]
+    group_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    traits: Option<RawTraits<'a>>,
+    #[serde(borrow, default)]
+    context: Option<FastContext<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FastContext<'a> {
+    #[serde(borrow, default)]
+    traits: Option<RawTraits<'a>>,
+    #[serde(rename = "externalIds", borrow, default)]
+    external_ids: Option<Vec<ExternalId<'a>>>,
+    #[serde(borrow, default)]
+    device: Option<Device<'a>>,
+}
+
 #[derive(Deserialize)]
 struct Context<'a> {
     #[serde(borrow, default)]
@@ -76,6 +106,53 @@ struct Device<'a> {
     id: Option<&'a RawValue>,
     #[serde(rename = "advertisingId", borrow, default)]
     advertising_id: Option<&'a RawValue>,
+}
+
+/// The id fields of a body, still raw.
+struct Ids<'a> {
+    kind: Option<&'a RawValue>,
+    user_id: Option<&'a RawValue>,
+    anonymous_id: Option<&'a RawValue>,
+    previous_id: Option<&'a RawValue>,
+    group_id: Option<&'a RawValue>,
+}
+
+impl<'a> Ids<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn facts(
+        self,
+        position: i64,
+        timestamp: Millis,
+        source: &'a str,
+        traits: RawTraits<'a>,
+        context_traits: RawTraits<'a>,
+        external_ids: Vec<ExternalId<'a>>,
+        device: Option<Device<'a>>,
+    ) -> EventFacts<'a> {
+        let (device_id, advertising_id) = match device {
+            Some(d) => (id_of(d.id), id_of(d.advertising_id)),
+            None => (None, None),
+        };
+        let kind = id_of(self.kind);
+        EventFacts {
+            position,
+            timestamp,
+            source,
+            kind: kind.as_deref().and_then(MessageType::parse),
+            user_id: id_of(self.user_id),
+            anonymous_id: id_of(self.anonymous_id),
+            previous_id: id_of(self.previous_id),
+            group_id: id_of(self.group_id),
+            traits,
+            context_traits,
+            external_ids: external_ids
+                .into_iter()
+                .filter_map(|e| Some((id_of(e.kind)?, id_of(e.id)?)))
+                .collect(),
+            device_id,
+            advertising_id,
+        }
+    }
 }
 
 /// A string or number as text; anything else is not an id.
@@ -113,6 +190,33 @@ impl<'a> EventFacts<'a> {
         source: &'a str,
         body: &'a str,
     ) -> Result<EventFacts<'a>, FactsError> {
+        if let Ok(b) = serde_json::from_str::<FastBody<'a>>(body) {
+            let (context_traits, external_ids, device) = match b.context {
+                Some(c) => (
+                    c.traits.unwrap_or_default(),
+                    c.external_ids.unwrap_or_default(),
+                    c.device,
+                ),
+                None => Default::default(),
+            };
+            let ids = Ids {
+                kind: b.kind,
+                user_id: b.user_id,
+                anonymous_id: b.anonymous_id,
+                previous_id: b.previous_id,
+                group_id: b.group_id,
+            };
+            let traits = b.traits.unwrap_or_default();
+            return Ok(ids.facts(
+                position,
+                timestamp,
+                source,
+                traits,
+                context_traits,
+                external_ids,
+                device,
+            ));
+        }
         let b: Body<'a> = serde_json::from_str(body).map_err(|e| FactsError {
             position,
             reason: e.to_string(),
@@ -126,29 +230,23 @@ impl<'a> EventFacts<'a> {
             ),
             None => Default::default(),
         };
-        let (device_id, advertising_id) = match device {
-            Some(d) => (id_of(d.id), id_of(d.advertising_id)),
-            None => (None, None),
+        let ids = Ids {
+            kind: b.kind,
+            user_id: b.user_id,
+            anonymous_id: b.anonymous_id,
+            previous_id: b.previous_id,
+            group_id: b.group_id,
         };
-        let kind = id_of(b.kind);
-        Ok(EventFacts {
+        let traits = object_of(b.traits).unwrap_or_default();
+        Ok(ids.facts(
             position,
             timestamp,
             source,
-            kind: kind.as_deref().and_then(MessageType::parse),
-            user_id: id_of(b.user_id),
-            anonymous_id: id_of(b.anonymous_id),
-            previous_id: id_of(b.previous_id),
-            group_id: id_of(b.group_id),
-            traits: object_of(b.traits).unwrap_or_default(),
+            traits,
             context_traits,
-            external_ids: external_ids
-                .into_iter()
-                .filter_map(|e| Some((id_of(e.kind)?, id_of(e.id)?)))
-                .collect(),
-            device_id,
-            advertising_id,
-        })
+            external_ids,
+            device,
+        ))
     }
 
     /// A trait of the person by dotted path: `traits` first, then `context.traits`. Only
@@ -182,5 +280,43 @@ fn lookup(traits: &RawTraits<'_>, path: &str) -> Option<String> {
         serde_json::Value::String(s) => Some(s),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_odd_field_below_context_costs_only_that_field() {
+        let odd = r#"{"type":"identify","userId":"u1","traits":{"email":"a@x.com"},
+            "context":{"traits":"oops","device":{"id":42},"externalIds":[{"id":"c1","type":"crm"}]}}"#;
+        let f = EventFacts::parse(1, 5, "src", odd).unwrap();
+        assert_eq!(f.kind, Some(MessageType::Identify));
+        assert_eq!(f.user_id.as_deref(), Some("u1"));
+        assert_eq!(f.person_trait("email").as_deref(), Some("a@x.com"));
+        assert!(f.context_traits.is_empty());
+        assert_eq!(f.device_id.as_deref(), Some("42"));
+        assert_eq!(f.external_ids.len(), 1);
+    }
+
+    #[test]
+    fn the_one_pass_and_the_lenient_reading_agree() {
+        let body = r#"{"type":"track","event":"E","userId":7,"anonymousId":"a\"1",
+            "traits":{"x":1},"context":{"traits":{"email":"B@x.com","plan":"pro"},
+            "device":{"id":"d1","advertisingId":"ad1"},"externalIds":[{"id":"c1","type":"crm"}]}}"#;
+        let fast = EventFacts::parse(1, 5, "src", body).unwrap();
+        let b: Body<'_> = serde_json::from_str(body).unwrap();
+        let c: Context<'_> = object_of(b.context).unwrap();
+        assert_eq!(fast.user_id.as_deref(), Some("7"));
+        assert_eq!(fast.anonymous_id.as_deref(), Some("a\"1"));
+        let lenient_traits: RawTraits<'_> = object_of(c.traits).unwrap();
+        assert_eq!(
+            fast.context_traits.keys().collect::<Vec<_>>(),
+            lenient_traits.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(fast.device_id.as_deref(), Some("d1"));
+        assert_eq!(fast.advertising_id.as_deref(), Some("ad1"));
+        assert_eq!(fast.external_ids, vec![("crm".into(), "c1".into())]);
     }
 }
