@@ -3,10 +3,10 @@
 
 use crate::auth::{authenticate, hash_secret, resolve_workspace, Caller, KNOWN_SCOPES};
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::ids::random_id;
 use crate::state::{now_millis, SharedState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -134,7 +134,7 @@ fn valid_slug(s: &str) -> bool {
 pub async fn get_workspace(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&st, &headers)?;
     let ws = resolve_workspace(&st, &caller, &HeaderMap::new(), Some(&id))?;
@@ -144,7 +144,7 @@ pub async fn get_workspace(
 pub async fn delete_workspace(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&st, &headers)?;
     caller.require_global_admin()?;
@@ -258,7 +258,7 @@ pub async fn get_source(
     State(st): State<SharedState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WorkspaceQuery>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (_, ws) = scoped(&st, &headers, &q)?;
     Ok(Json(source_json(&find_source(&st, &ws, &id)?)).into_response())
@@ -268,7 +268,7 @@ pub async fn patch_source(
     State(st): State<SharedState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WorkspaceQuery>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let (caller, ws) = scoped(&st, &headers, &q)?;
@@ -298,7 +298,7 @@ pub async fn source_action(
     State(st): State<SharedState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WorkspaceQuery>,
-    Path((id, action)): Path<(String, String)>,
+    ApiPath((id, action)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (caller, ws) = scoped(&st, &headers, &q)?;
     caller.require_admin()?;
@@ -316,7 +316,7 @@ pub async fn delete_source(
     State(st): State<SharedState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WorkspaceQuery>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (caller, ws) = scoped(&st, &headers, &q)?;
     caller.require_admin()?;
@@ -386,7 +386,7 @@ pub async fn create_token(
 pub async fn delete_token(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     authenticate(&st, &headers)?.require_global_admin()?;
     if !st.store.delete_token(&id)? {

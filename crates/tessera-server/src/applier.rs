@@ -178,9 +178,12 @@ impl Appliers {
         if let Some(h) = running.get(workspace) {
             return Ok(h.state.clone());
         }
-        let rules = self.rules_for(workspace)?;
-        let db = ProfileDb::open_latest(&self.dir, workspace)?;
-        let engine = restore_engine(&db, rules)?;
+        // A request may name a workspace that was deleted after it was looked up.
+        if self.store.get_workspace(workspace)?.is_none() {
+            return Err(ApplierError::Stopped(workspace.to_string()));
+        }
+        let wanted = self.rules_for(workspace)?;
+        let (db, engine, rebuild) = self.restore(workspace, &wanted)?;
         let position = engine.position();
         let state = Arc::new(WorkspaceState {
             workspace: workspace.to_string(),
@@ -204,6 +207,11 @@ impl Appliers {
             .name(format!("applier-{workspace}"))
             .spawn(move || worker.run(rx))
             .map_err(|e| StoreError::CommitFailed(format!("cannot start applier: {e}")))?;
+        if rebuild {
+            // Nobody waits for this rebuild; its outcome is logged by the applier.
+            let (reply, _) = channel();
+            let _ = tx.send(Command::Rebuild(wanted, reply));
+        }
         running.insert(
             workspace.to_string(),
             Handle {
@@ -214,6 +222,50 @@ impl Appliers {
             },
         );
         Ok(state)
+    }
+
+    /// Opens a workspace's state file and rebuilds its engine under the rules the file was
+    /// derived under. Says whether a rebuild under `wanted` must follow: the rules changed
+    /// after the file's last documents (a crash during a rules change, a split or a rebuild, or
+    /// an edited `[identity]` table). State that cannot be read is set aside and re-derived
+    /// from the log rather than keeping the server from starting.
+    fn restore(
+        &self,
+        workspace: &str,
+        wanted: &IdentityRules,
+    ) -> Result<(ProfileDb, Engine, bool), ApplierError> {
+        let mut db = ProfileDb::open_latest(&self.dir, workspace)?;
+        let recorded = db.rules()?;
+        if recorded.is_none() {
+            if db.position()? > 0 {
+                // Rows derived under rules nobody recorded: start over from the log.
+                tracing::warn!(
+                    workspace,
+                    "profile state has no recorded rules; re-deriving it"
+                );
+                drop(db);
+                ProfileDb::delete_all(&self.dir, workspace);
+                db = ProfileDb::open_latest(&self.dir, workspace)?;
+            }
+            db.set_rules(&wanted.to_json().to_string())?;
+        }
+        let stored: Option<IdentityRules> = db
+            .rules()?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .and_then(|v| IdentityRules::from_json(&v).ok());
+        let rebuild = stored.as_ref().is_some_and(|r| r != wanted);
+        let rules = stored.unwrap_or_else(|| wanted.clone());
+        match restore_engine(&db, rules) {
+            Ok(engine) => Ok((db, engine, rebuild)),
+            Err(e) => {
+                tracing::error!(workspace, error = %e, "profile state unreadable; re-deriving it from the log");
+                drop(db);
+                ProfileDb::delete_all(&self.dir, workspace);
+                let db = ProfileDb::open_latest(&self.dir, workspace)?;
+                db.set_rules(&wanted.to_json().to_string())?;
+                Ok((db, Engine::new(wanted.clone()), false))
+            }
+        }
     }
 
     /// The state of a workspace, starting its applier if the workspace is new.
@@ -296,17 +348,25 @@ impl Appliers {
 
     /// Each workspace's applier figures (for metrics), by workspace id.
     pub fn figures(&self) -> Vec<ApplierFigures> {
-        let running = self.running.lock().expect("appliers poisoned");
-        let mut out: Vec<ApplierFigures> = running
+        // Engines are read after the registry's lock is released: a rebuild holding one
+        // engine must not hold up every request that looks a workspace up.
+        let states: Vec<Arc<WorkspaceState>> = self
+            .running
+            .lock()
+            .expect("appliers poisoned")
+            .values()
+            .map(|h| h.state.clone())
+            .collect();
+        let mut out: Vec<ApplierFigures> = states
             .iter()
-            .map(|(ws, h)| {
+            .map(|state| {
                 let (applied, profiles) = {
-                    let e = h.state.engine.read().expect("engine poisoned");
+                    let e = state.engine.read().expect("engine poisoned");
                     (e.position(), e.live_profiles())
                 };
                 ApplierFigures {
-                    workspace: ws.clone(),
-                    position: applied.max(h.state.scanned.load(Ordering::SeqCst)),
+                    workspace: state.workspace.clone(),
+                    position: applied.max(state.scanned.load(Ordering::SeqCst)),
                     profiles,
                 }
             })
@@ -348,7 +408,14 @@ impl Worker {
         loop {
             while let Ok(cmd) = commands.try_recv() {
                 match cmd {
-                    Command::SetRules(rules) => self.write_engine().set_rules(rules),
+                    Command::SetRules(rules) => {
+                        // A barrier: events so far were applied under the old rules; the
+                        // documents written now carry the new ones, so a restart applies each
+                        // event under the rules it was applied under live.
+                        self.write_engine().set_rules(rules);
+                        self.commit(&mut pending, &writer, true);
+                        docs.started();
+                    }
                     Command::Rebuild(rules, reply) => {
                         self.commit(&mut pending, &writer, false);
                         let outcome = self.rebuild(rules).map_err(|e| e.to_string());
@@ -378,6 +445,14 @@ impl Worker {
                 }
                 Err(e) => {
                     tracing::error!(workspace = %ws, error = %e, "reading the log failed");
+                    if self.stop.load(Ordering::SeqCst) {
+                        self.commit(&mut pending, &writer, true);
+                        drop(writer);
+                        if let Ok(t) = writer_thread {
+                            let _ = t.join();
+                        }
+                        return;
+                    }
                     std::thread::sleep(Duration::from_millis(500));
                     continue;
                 }
@@ -460,14 +535,13 @@ impl Worker {
         let mut live = self.write_engine();
         replay_into(self.store.as_ref(), ws, &mut engine, &db)?;
         db.mark_complete()?;
-        let old = std::mem::replace(
-            &mut *self.state.db.write().expect("state lock poisoned"),
-            Arc::new(db),
-        );
-        old.retire();
-        self.state
-            .committed
-            .store(engine.position(), Ordering::SeqCst);
+        {
+            let mut current = self.state.db.write().expect("state lock poisoned");
+            std::mem::replace(&mut *current, Arc::new(db)).retire();
+            self.state
+                .committed
+                .store(engine.position(), Ordering::SeqCst);
+        }
         *live = engine;
         drop(live);
         tracing::info!(workspace = %ws, took_ms = started.elapsed().as_millis() as u64, "profile state rebuilt from the log");
@@ -510,7 +584,9 @@ fn write_batches(state: &WorkspaceState, batches: Receiver<(Arc<ProfileDb>, Comm
             }
         }
         // A rebuild may have swapped in a new state file meanwhile; only its position counts.
-        if !broken && Arc::ptr_eq(&db, &state.db()) {
+        // Checked and stored under the lock the swap takes, so the two cannot interleave.
+        let current = state.db.read().expect("state lock poisoned");
+        if !broken && Arc::ptr_eq(&db, &current) {
             state.committed.store(batch.position, Ordering::SeqCst);
         }
     }

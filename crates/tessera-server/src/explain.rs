@@ -65,6 +65,14 @@ pub async fn explain(
     let (bk, bv) = split_ident(other, "other")?;
     let (a, b, other_key) = {
         let engine = state.engine.read().expect("engine poisoned");
+        for kind in [&ak, &bk] {
+            if !engine.knows_type(kind) {
+                return Err(ApiError::bad_request(
+                    "unknown_identifier_type",
+                    format!("`{kind}` is not an identifier type of this workspace"),
+                ));
+            }
+        }
         let a = engine.identifier(&ak, &av);
         let b = engine.identifier(&bk, &bv);
         let other_key = engine.profile_by_identifier(&bk, &bv);
@@ -105,10 +113,11 @@ fn chain(db: &ProfileDb, a: &IdentifierView, b: &IdentifierView) -> Result<Vec<V
         .map(|(p, _)| *p)
         .find(|p| in_a.contains(p))
         .ok_or_else(|| {
+            // The engine joined them but the merge records are not written yet.
             ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the merge records do not connect these identifiers",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "catching_up",
+                "the merge that joined these identifiers is still being written; retry shortly",
             )
         })?;
     // Steps keyed by (position, order) so the chain reads in log order.

@@ -5,9 +5,9 @@
 use crate::applier::WorkspaceState;
 use crate::auth::{authenticate, resolve_workspace, SCOPE_READ};
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::SharedState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
@@ -162,14 +162,21 @@ fn time_param(s: &str, name: &str) -> Result<i64, ApiError> {
 
 /// Waits (briefly) until the state file holds everything applied when the request came, so
 /// that timelines, history and merge records agree with the profile the caller just read.
-pub(crate) async fn caught_up(state: &WorkspaceState) {
+/// When the state file is further behind (a long commit under heavy load), the answer is a
+/// retryable 503 rather than stale rows.
+pub(crate) async fn caught_up(state: &WorkspaceState) -> Result<(), ApiError> {
     let target = state.applied();
-    for _ in 0..200 {
+    for _ in 0..300 {
         if state.persisted(target) {
-            return;
+            return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "catching_up",
+        "profile timelines and history are still being written; retry shortly",
+    ))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -184,7 +191,7 @@ async fn blocking<T: Send + 'static>(
 pub async fn get_profile(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Path(ident): Path<String>,
+    ApiPath(ident): ApiPath<String>,
     ApiQuery(q): ApiQuery<ProfileQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let state = readable_state(&st, &headers, q.workspace.as_deref(), false)?;
@@ -211,7 +218,7 @@ pub async fn get_profile(
 pub async fn get_resource(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Path((ident, resource)): Path<(String, String)>,
+    ApiPath((ident, resource)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ProfileQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let state = readable_state(&st, &headers, q.workspace.as_deref(), false)?;
@@ -221,7 +228,7 @@ pub async fn get_resource(
         ("traits", None) | ("identifiers", _)
     );
     if !from_memory {
-        caught_up(&state).await;
+        caught_up(&state).await?;
     }
     match resource.as_str() {
         "traits" => traits(state, key, &q).await,
@@ -365,7 +372,7 @@ pub struct SplitRequest {
 pub async fn split(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Path((ident, action)): Path<(String, String)>,
+    ApiPath((ident, action)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ProfileQuery>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -400,12 +407,12 @@ pub async fn split(
             }
         }
     };
-    let mut rules = state
-        .engine
-        .read()
-        .expect("engine poisoned")
-        .rules()
-        .clone();
+    // The stored rules, not the applier's copy, which may not have taken a change made just
+    // before this request yet.
+    let mut rules = st.appliers.rules_for(&state.workspace).map_err(|e| {
+        tracing::error!(error = %e, "cannot read identity rules");
+        internal("the workspace's identity rules are unavailable")
+    })?;
     if !rules
         .blocked_identifiers
         .contains(&(req.kind.clone(), value.clone()))
@@ -438,7 +445,7 @@ pub async fn split(
 pub async fn get_account(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Path(ident): Path<String>,
+    ApiPath(ident): ApiPath<String>,
     ApiQuery(q): ApiQuery<ProfileQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let state = readable_state(&st, &headers, q.workspace.as_deref(), false)?;

@@ -35,8 +35,16 @@ pub(crate) fn get_workspace(c: &Connection, id: &str) -> Result<Option<Workspace
     )
 }
 
+/// Deletes a workspace with its sources, tokens, rules and events: a workspace later created
+/// with the same id must not inherit them (its applier would re-derive the old profiles).
 pub(crate) fn delete_workspace(c: &Connection, id: &str) -> Result<bool, StoreError> {
-    Ok(c.execute("DELETE FROM workspaces WHERE id = ?1", [id])? > 0)
+    let tx = c.unchecked_transaction()?;
+    let deleted = tx.execute("DELETE FROM workspaces WHERE id = ?1", [id])? > 0;
+    if deleted {
+        tx.execute("DELETE FROM events WHERE workspace_id = ?1", [id])?;
+    }
+    tx.commit()?;
+    Ok(deleted)
 }
 
 const SOURCE_COLUMNS: &str = "id, workspace_id, name, write_key, enabled, created_at, updated_at";

@@ -18,13 +18,14 @@ use tessera_core::identity::{CommitBatch, HistoryRow, MergeRow};
 
 /// Version of this file's layout. A file of another version is not read: the state is
 /// derived, so it is rebuilt from the log instead.
-const FORMAT: i64 = 1;
+const FORMAT: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     position INTEGER NOT NULL,
     docs_position INTEGER NOT NULL,
+    rules TEXT,
     complete INTEGER NOT NULL
 );
 CREATE TABLE profiles (key INTEGER PRIMARY KEY, doc TEXT NOT NULL);
@@ -291,6 +292,20 @@ impl ProfileDb {
         })
     }
 
+    /// The identity rules (JSON) the stored documents were derived under and events after them
+    /// are to be applied under; `None` before the first documents were written.
+    pub fn rules(&self) -> Result<Option<String>, StoreError> {
+        let c = self.writer.lock().expect("profile writer poisoned");
+        Ok(c.query_row("SELECT rules FROM meta WHERE id = 1", [], |r| r.get(0))?)
+    }
+
+    /// Records the rules a fresh state file is to be derived under.
+    pub fn set_rules(&self, rules: &str) -> Result<(), StoreError> {
+        let c = self.writer.lock().expect("profile writer poisoned");
+        c.execute("UPDATE meta SET rules = ?1 WHERE id = 1", [rules])?;
+        Ok(())
+    }
+
     /// How many profile documents are stored (to size the hot state before reading them).
     pub fn profile_count(&self) -> Result<usize, StoreError> {
         let c = self.writer.lock().expect("profile writer poisoned");
@@ -380,9 +395,10 @@ impl ProfileDb {
                 )?
                 .execute([b.position])?;
                 tx.prepare_cached(
-                    "UPDATE meta SET docs_position = max(docs_position, ?1) WHERE id = 1",
+                    "UPDATE meta SET docs_position = max(docs_position, ?1),
+                     rules = coalesce(?2, rules) WHERE id = 1",
                 )?
-                .execute([b.position])?;
+                .execute(params![b.position, b.rules])?;
             }
             let mut st = tx.prepare_cached(
                 "INSERT OR IGNORE INTO timeline (profile, position) VALUES (?1, ?2)",

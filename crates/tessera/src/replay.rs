@@ -24,8 +24,8 @@ pub struct ReplayArgs {
     /// Only this workspace [default: every workspace].
     #[arg(long)]
     pub workspace: Option<String>,
-    /// Write the rebuilt state to this file instead of replacing the current state
-    /// (needs `--workspace` when there are several workspaces).
+    /// Write the rebuilt state to this new file instead of replacing the current state
+    /// (needs `--workspace` when there are several workspaces; an existing file is refused).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -59,6 +59,15 @@ pub fn run(args: ReplayArgs) -> Result<(), String> {
     }
     if args.out.is_some() && workspaces.len() != 1 {
         return Err("--out writes one workspace; name it with --workspace".into());
+    }
+    if let Some(out) = &args.out {
+        // Never overwrite: a mistyped path could name the event log itself.
+        if out.exists() {
+            return Err(format!(
+                "{} exists; --out writes a new file only",
+                out.display()
+            ));
+        }
     }
     for ws in &workspaces {
         let rules = match store.identity_rules(ws).map_err(|e| e.to_string())? {

@@ -40,6 +40,9 @@ pub struct CommitBatch {
     /// Whether `profiles` and `accounts` hold every document changed up to `position` (else
     /// they are empty and the documents come in a later batch).
     pub documents: bool,
+    /// With documents: the identity rules (JSON) that events after `position` are applied
+    /// under, so a restart re-derives them exactly as they were derived.
+    pub rules: Option<String>,
     /// Live profiles that changed: (key, document).
     pub profiles: Vec<(i64, String)>,
     /// Accounts that changed: (key, document).
@@ -145,6 +148,7 @@ impl Engine {
         let mut batch = CommitBatch {
             position,
             documents: with_docs,
+            rules: with_docs.then(|| self.rules.to_json().to_string()),
             ..CommitBatch::default()
         };
         for m in &ch.merges {

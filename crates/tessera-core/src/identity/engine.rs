@@ -599,6 +599,7 @@ impl Engine {
             );
         }
         account.updated_at = account.updated_at.max(f.timestamp);
+        account.created_at = account.created_at.min(f.timestamp);
         if let Some(slot) = person {
             let p = &mut self.profiles[slot as usize];
             if !p.accounts.contains(&acc) {
@@ -622,8 +623,8 @@ impl Engine {
 }
 
 /// Last write wins by event time (a tie goes to the later event in the log). Returns
-/// `Some(true)` when the write changed what the trait's history holds, `Some(false)` when it
-/// only refreshed the time, `None` when it was older and equal.
+/// `Some(true)` when the write belongs in the trait's history (it changed the value, or it is
+/// older than the current one), `Some(false)` when it only refreshed the time.
 fn write_trait(
     traits: &mut Vec<TraitValue>,
     key: u32,
@@ -642,11 +643,10 @@ fn write_trait(
                 t.source = source;
                 t.position = position;
                 Some(differs)
-            } else if differs {
-                // An older value arriving late: not current, but true as of its time.
-                Some(true)
             } else {
-                None
+                // An older write arriving late: not current, but true as of its time (even
+                // when it equals the current value, which may have been set later).
+                Some(true)
             }
         }
         None => {

@@ -372,6 +372,9 @@ fn all_digits(s: &str) -> bool {
 /// `30d`, `12h`, `15m`, `90s` as milliseconds.
 pub fn parse_window(s: &str) -> Option<Millis> {
     let s = s.trim();
+    if !s.is_ascii() {
+        return None;
+    }
     let (num, unit) = s.split_at(s.len().checked_sub(1)?);
     let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
     let unit_ms = match unit {
@@ -430,6 +433,25 @@ fn count(v: &Value, field: &str) -> Result<u32, RulesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_parse_and_bad_ones_are_refused_without_panicking() {
+        assert_eq!(parse_window("30d"), Some(30 * 86_400_000));
+        assert_eq!(parse_window(" 12h "), Some(12 * 3_600_000));
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "5é",
+            "é",
+            "5 d",
+            "5y",
+            "99999999999999999d",
+        ] {
+            assert_eq!(parse_window(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn simple_class_patterns_match_like_the_regex() {

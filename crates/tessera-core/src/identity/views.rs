@@ -85,13 +85,11 @@ impl Engine {
         Some(self.profiles[self.live(slot) as usize].key)
     }
 
-    /// The profile with this key, if it is live.
+    /// The profile with this key, or the one that absorbed it (a merge may happen between a
+    /// caller resolving an identifier and reading the profile).
     pub fn profile(&self, key: i64) -> Option<ProfileView> {
-        let slot = *self.profile_slots.get(&key)?;
+        let slot = self.live(*self.profile_slots.get(&key)?);
         let p = &self.profiles[slot as usize];
-        if p.merged_into != NONE {
-            return None;
-        }
         let mut identifiers: Vec<IdentifierView> = p
             .idents
             .iter()

@@ -52,7 +52,8 @@ fn profile_cases() -> Vec<Case> {
                     at(15),
                     json!({"type": "identify", "userId": "u1", "traits": {"plan": "trial", "name": "Joanna"}}),
                 ),
-                // Older and equal to what is there: no row.
+                // Older and equal to what is there: a row all the same, since as of its time
+                // the value was this (the current one may have been set later).
                 (
                     at(5),
                     json!({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}),
@@ -69,7 +70,12 @@ fn profile_cases() -> Vec<Case> {
                 Trait(1, "name", "\"Joanna\""),
                 History(
                     "plan",
-                    vec![(1, 1, "\"free\""), (1, 2, "\"pro\""), (1, 3, "\"trial\"")],
+                    vec![
+                        (1, 1, "\"free\""),
+                        (1, 2, "\"pro\""),
+                        (1, 3, "\"trial\""),
+                        (1, 4, "\"pro\""),
+                    ],
                 ),
                 History("name", vec![(1, 1, "\"Jo\""), (1, 3, "\"Joanna\"")]),
             ],
