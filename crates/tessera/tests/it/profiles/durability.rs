@@ -291,11 +291,33 @@ fn deleting_a_workspace_deletes_its_profile_state() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Someone in it, so that a workspace re-created with its id could inherit them.
+    let r = s.admin(
+        "POST",
+        "/api/v1/sources?workspace=gone",
+        r#"{"name": "web", "write_key": "wk_gone_123"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    send(&s, "wk_gone_123", "identify", json!({"userId": "ghost"}));
+    wait_for(&s, "/v1/profiles/user_id:ghost?workspace=gone", |p| {
+        p["id"].is_string()
+    });
     assert_eq!(s.admin("DELETE", "/api/v1/workspaces/gone", "").status, 204);
     assert!(
         !has_state(),
         "the deleted workspace's profile state is still on disk"
     );
+    let r = s.admin(
+        "POST",
+        "/api/v1/workspaces",
+        r#"{"id": "gone", "name": "Again"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let events = s.admin("GET", "/api/v1/events?workspace=gone", "").json();
+    assert_eq!(events["events"], json!([]), "{events}");
+    std::thread::sleep(Duration::from_millis(300));
+    let r = s.admin("GET", "/v1/profiles/user_id:ghost?workspace=gone", "");
+    assert_eq!(r.status, 404, "the deleted person came back: {}", r.text());
 }
 
 /// After a `kill -9`, the applier resumes from the stored documents and re-derives the rest
