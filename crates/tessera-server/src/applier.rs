@@ -135,6 +135,9 @@ pub struct Appliers {
     signal: Arc<LogSignal>,
     default_rules: IdentityRules,
     running: Mutex<HashMap<String, Handle>>,
+    /// Held while a request reads, changes and stores rules (a PUT or a split), so that two
+    /// such requests cannot each overwrite the other's change.
+    pub rules_update: tokio::sync::Mutex<()>,
 }
 
 impl Appliers {
@@ -150,6 +153,7 @@ impl Appliers {
             signal,
             default_rules,
             running: Mutex::new(HashMap::new()),
+            rules_update: tokio::sync::Mutex::new(()),
         }
     }
 

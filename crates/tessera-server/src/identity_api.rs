@@ -81,6 +81,7 @@ pub async fn put_rules(
     let caller = authenticate(&st, &headers)?;
     caller.require_admin()?;
     let ws = resolve_workspace(&st, &caller, &headers, q.workspace.as_deref())?;
+    let _serial = st.appliers.rules_update.lock().await;
     let mut v: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("identity rules: {e}")))?;
     if let Value::Object(m) = &mut v {

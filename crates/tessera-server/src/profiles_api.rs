@@ -408,7 +408,8 @@ pub async fn split(
         }
     };
     // The stored rules, not the applier's copy, which may not have taken a change made just
-    // before this request yet.
+    // before this request yet; read, changed and stored under the rules lock.
+    let _serial = st.appliers.rules_update.lock().await;
     let mut rules = st.appliers.rules_for(&state.workspace).map_err(|e| {
         tracing::error!(error = %e, "cannot read identity rules");
         internal("the workspace's identity rules are unavailable")
