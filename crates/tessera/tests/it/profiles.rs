@@ -169,6 +169,7 @@ fn merge_traffic(s: &Server, key: &str, tag: &str, people: usize) -> Vec<String>
 }
 
 mod durability;
+mod hostile;
 mod resolution;
 mod rules;
 mod traits;
