@@ -1,7 +1,8 @@
 //! `GET /v1/profiles/{type:value}/explain?other={type:value}`: why two identifiers are one
-//! person. The answer is the chain of events that joined them: the event that added each
-//! identifier to its first profile, then every merge on the way from those profiles to the
-//! profile they share, each with the identifiers that caused it.
+//! person. The answer is the chain of events that joined them: from each identifier back, the
+//! event that added it and the identifiers of that event the profile already had (which tied
+//! it to the profile), then every merge on the way to the profile they share, each with the
+//! identifiers that caused it.
 
 use crate::applier::WorkspaceState;
 use crate::error::ApiError;
@@ -11,7 +12,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use tessera_core::identity::{profile_id, IdentifierView, MergeRow};
+use tessera_core::identity::{profile_id, EventFacts, IdentifierView, MergeRow};
 use tessera_core::time::format_iso8601;
 use tessera_store::{ProfileDb, Store};
 
@@ -91,7 +92,10 @@ pub async fn explain(
     let ws = state.workspace.clone();
     let store = st.store.clone();
     let steps = tokio::task::spawn_blocking(move || {
-        let mut steps = chain(&db, &a, &b)?;
+        // From each end, the identifiers that tied the adding events to the profile.
+        let mut links = matched_chain(&state, store.as_ref(), key, a.clone())?;
+        links.extend(matched_chain(&state, store.as_ref(), key, b.clone())?);
+        let mut steps = chain(&db, &a, &b, &links)?;
         with_events(store.as_ref(), &ws, &mut steps)?;
         Ok::<_, ApiError>(steps)
     })
@@ -104,7 +108,58 @@ pub async fn explain(
     })))
 }
 
-fn chain(db: &ProfileDb, a: &IdentifierView, b: &IdentifierView) -> Result<Vec<Value>, ApiError> {
+/// An identifier and the identifiers, already on the profile, that the event adding it
+/// carried too (what tied that event to the profile).
+type Link = (IdentifierView, Vec<IdentifierView>);
+
+/// Walks back from `start`: the event that added an identifier also carried identifiers the
+/// profile already had; the highest-priority one is followed in turn, back to the event that
+/// created the profile (which carried none).
+fn matched_chain(
+    state: &WorkspaceState,
+    store: &dyn Store,
+    key: i64,
+    start: IdentifierView,
+) -> Result<Vec<Link>, ApiError> {
+    let mut out: Vec<Link> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut next = Some(start);
+    while let Some(x) = next.take() {
+        // Positions only decrease along the chain; the bound only guards bad data.
+        if !seen.insert((x.kind.clone(), x.value.clone())) || out.len() >= 1_000 {
+            break;
+        }
+        let event = store
+            .events_at(&state.workspace, &[x.position])?
+            .into_iter()
+            .next();
+        let mut matched = Vec::new();
+        if let Some(e) = event {
+            if let Ok(facts) = EventFacts::parse(e.position, 0, &e.source_id, &e.body) {
+                let engine = state.engine.read().expect("engine poisoned");
+                for (t, v) in engine.identifiers_in(&facts) {
+                    let Some(iv) = engine.identifier(&t, &v) else {
+                        continue;
+                    };
+                    if iv.position < x.position && engine.profile_by_identifier(&t, &v) == Some(key)
+                    {
+                        matched.push(iv);
+                    }
+                }
+            }
+        }
+        next = matched.first().cloned();
+        out.push((x, matched));
+    }
+    Ok(out)
+}
+
+fn chain(
+    db: &ProfileDb,
+    a: &IdentifierView,
+    b: &IdentifierView,
+    links: &[Link],
+) -> Result<Vec<Value>, ApiError> {
     let la = lineage(db, a.origin)?;
     let lb = lineage(db, b.origin)?;
     let in_a: HashSet<i64> = la.iter().map(|(p, _)| *p).collect();
@@ -122,13 +177,16 @@ fn chain(db: &ProfileDb, a: &IdentifierView, b: &IdentifierView) -> Result<Vec<V
         })?;
     // Steps keyed by (position, order) so the chain reads in log order.
     let mut steps: BTreeMap<(i64, u8, String), Value> = BTreeMap::new();
-    for id in [a, b] {
+    for (id, matched) in links {
         steps.insert(
             (id.position, 0, format!("{}:{}", id.kind, id.value)),
             json!({
                 "step": "identifier_added",
                 "identifier": {"type": id.kind, "value": id.value},
                 "profile": profile_id(id.origin),
+                // Identifiers the adding event carried that the profile already had.
+                "matched_by": matched.iter()
+                    .map(|m| json!({"type": m.kind, "value": m.value})).collect::<Vec<_>>(),
                 "position": id.position,
                 "timestamp": format_iso8601(id.first_seen),
             }),

@@ -257,7 +257,7 @@ impl Engine {
 
     /// The identifiers an event carries, normalised, unblocked, de-duplicated and in priority
     /// order (stable, so ties keep the order in which they were read).
-    fn candidates(&mut self, f: &EventFacts<'_>) -> Vec<Candidate> {
+    fn candidates(&self, f: &EventFacts<'_>) -> Vec<Candidate> {
         let mut raw: Vec<(Cow<'static, str>, Cow<'_, str>)> = Vec::with_capacity(6);
         for (name, v) in [("user_id", &f.user_id), ("anonymous_id", &f.anonymous_id)] {
             if let Some(v) = v {
@@ -320,7 +320,7 @@ impl Engine {
         out
     }
 
-    fn push_candidate(&mut self, out: &mut Vec<Candidate>, name: &str, raw: &str) {
+    fn push_candidate(&self, out: &mut Vec<Candidate>, name: &str, raw: &str) {
         let Some(ty) = self.types.get(name).map(|t| t as u16) else {
             return;
         };
@@ -337,6 +337,16 @@ impl Engine {
                 priority: limits.priority,
             });
         }
+    }
+
+    /// The identifiers an event carries as the rules read them now: (type, normalised
+    /// value), highest priority first. Explain uses it to tell which identifiers of an event
+    /// tied it to a profile.
+    pub fn identifiers_in(&self, f: &EventFacts<'_>) -> Vec<(String, String)> {
+        self.candidates(f)
+            .into_iter()
+            .map(|c| (self.types.name(c.ty as u32).to_string(), c.value))
+            .collect()
     }
 
     /// Flat matching: finds the profiles the event's identifiers belong to; creates, extends or

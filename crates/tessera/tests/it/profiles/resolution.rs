@@ -454,10 +454,29 @@ fn explain_shows_the_merge_that_joined_two_identifiers() {
             )
         })
         .collect();
+    // ex-u was tied to the profile by ex-a, which its identify carried; so ex-a is in the
+    // chain too, added by the first page view.
     assert_eq!(
         added,
-        [(json!("ex-u"), json!("ex2")), (json!("ex-b"), json!("ex3"))]
+        [
+            (json!("ex-a"), json!("ex1")),
+            (json!("ex-u"), json!("ex2")),
+            (json!("ex-b"), json!("ex3"))
+        ]
     );
+    let matched_by = |value: &str| {
+        steps
+            .iter()
+            .find(|s| s["identifier"]["value"] == value)
+            .unwrap()["matched_by"]
+            .clone()
+    };
+    assert_eq!(
+        matched_by("ex-u"),
+        json!([{"type": "anonymous_id", "value": "ex-a"}])
+    );
+    assert_eq!(matched_by("ex-a"), json!([]));
+    assert_eq!(matched_by("ex-b"), json!([]));
     let positions: Vec<i64> = steps
         .iter()
         .map(|s| s["position"].as_i64().unwrap())
