@@ -7,7 +7,7 @@
 //! position], …},"accounts":[keys]}`. Arrays rather than objects keep documents small: they
 //! are rewritten whole whenever a profile changes.
 
-use super::engine::{Account, Engine, Ident, Profile, TraitValue, NONE};
+use super::engine::{Account, Engine, Ident, TraitValue};
 use super::rules::IdentityRules;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -67,12 +67,7 @@ impl Engine {
         }
         out.push_str("],\"traits\":");
         self.traits_doc(&mut out, &p.traits);
-        let mut accounts: Vec<i64> = p
-            .accounts
-            .iter()
-            .map(|&a| self.accounts[a as usize].key)
-            .collect();
-        accounts.sort_unstable();
+        let accounts = self.account_keys(&p.accounts);
         let _ = write!(out, ",\"accounts\":{accounts:?}}}");
         out
     }
@@ -117,23 +112,6 @@ impl Engine {
             r.absorbed(key, survivor);
         }
         r.finish(position)
-    }
-
-    fn new_slot(&mut self, key: i64) {
-        let slot = self.profiles.len() as u32;
-        self.profiles.push(Profile {
-            key,
-            created_at: 0,
-            updated_at: 0,
-            merged_into: NONE,
-            merges: 0,
-            idents: Vec::new(),
-            traits: Vec::new(),
-            accounts: Vec::new(),
-            dirty: false,
-        });
-        self.profile_slots.insert(key, slot);
-        self.live_count += 1;
     }
 
     fn read_traits(&mut self, traits: BTreeMap<String, TraitDoc>) -> Vec<TraitValue> {
@@ -224,7 +202,7 @@ impl Restorer {
     pub fn insert_profile(&mut self, parsed: ParsedProfile) -> Result<(), RestoreError> {
         let ParsedProfile { key, doc: d } = parsed;
         let e = &mut self.e;
-        e.new_slot(key);
+        e.new_profile(key, 0);
         let slot = e.profile_slots[&key];
         let traits = e.read_traits(d.traits);
         let mut accounts = Vec::with_capacity(d.accounts.len());
@@ -272,7 +250,7 @@ impl Restorer {
         } = self;
         e.position = position;
         for &(key, _) in &absorbed {
-            e.new_slot(key);
+            e.new_profile(key, 0);
         }
         for (key, survivor) in absorbed {
             let s = *e

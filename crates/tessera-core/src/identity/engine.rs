@@ -69,8 +69,7 @@ pub(super) struct Account {
 
 #[derive(Clone, Copy)]
 pub(super) struct TypeLimits {
-    pub priority: u32,
-    /// Position of the type in the rules (priority, then name).
+    /// Position of the type in the rules (priority, then name): lower comes first.
     pub rank: u32,
     pub limit: u32,
     pub window: Option<Millis>,
@@ -106,7 +105,6 @@ impl Interner {
 struct Candidate {
     ty: u16,
     value: String,
-    priority: u32,
 }
 
 pub struct Engine {
@@ -168,7 +166,6 @@ impl Engine {
                 let name = self.types.name(i as u32);
                 let rank = rules.types.iter().position(|t| t.name == name)? as u32;
                 rules.rule(name).map(|r| TypeLimits {
-                    priority: r.priority,
                     rank,
                     limit: r.limit,
                     window: r.window,
@@ -324,18 +321,15 @@ impl Engine {
         let Some(ty) = self.types.get(name).map(|t| t as u16) else {
             return;
         };
-        let Some(limits) = self.limits.get(ty as usize).copied().flatten() else {
+        // Only enabled types (those with limits) identify anyone.
+        if self.limits.get(ty as usize).copied().flatten().is_none() {
             return;
-        };
+        }
         let Some(value) = self.rules.normalize(name, raw) else {
             return;
         };
         if !out.iter().any(|c| c.ty == ty && c.value == value) {
-            out.push(Candidate {
-                ty,
-                value,
-                priority: limits.priority,
-            });
+            out.push(Candidate { ty, value });
         }
     }
 
@@ -445,11 +439,16 @@ impl Engine {
     }
 
     fn create_profile(&mut self, f: &EventFacts<'_>) -> u32 {
+        self.new_profile(f.position, f.timestamp)
+    }
+
+    /// A new live profile with no identifiers yet.
+    pub(super) fn new_profile(&mut self, key: i64, ts: Millis) -> u32 {
         let slot = self.profiles.len() as u32;
         self.profiles.push(Profile {
-            key: f.position,
-            created_at: f.timestamp,
-            updated_at: f.timestamp,
+            key,
+            created_at: ts,
+            updated_at: ts,
             merged_into: NONE,
             merges: 0,
             idents: Vec::new(),
@@ -457,9 +456,19 @@ impl Engine {
             accounts: Vec::new(),
             dirty: false,
         });
-        self.profile_slots.insert(f.position, slot);
+        self.profile_slots.insert(key, slot);
         self.live_count += 1;
         slot
+    }
+
+    /// Keys of accounts (by slot), sorted.
+    pub(super) fn account_keys(&self, accounts: &[u32]) -> Vec<i64> {
+        let mut keys: Vec<i64> = accounts
+            .iter()
+            .map(|&a| self.accounts[a as usize].key)
+            .collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// Merges every matched profile into the oldest one.

@@ -32,10 +32,13 @@ pub struct EventFacts<'a> {
     pub advertising_id: Option<Cow<'a, str>>,
 }
 
-/// Every field is read as raw JSON first, so that an odd type in one of them (a numeric
-/// device id, a string where an object belongs) costs only that field, never the event.
+/// A stored message as far as identity needs it. Ids are read as raw JSON (a number or a
+/// string; anything else is no id). `traits` and `context` are read as `T` and `C`: in one
+/// pass as the objects they nearly always are ([`FastBody`]), or, when that fails, as raw JSON
+/// first ([`LenientBody`]), so that an odd type below `context` costs only that field.
 #[derive(Deserialize)]
-struct Body<'a> {
+#[serde(bound(deserialize = "T: Deserialize<'de>, C: Deserialize<'de>"))]
+struct Body<'a, T, C> {
     #[serde(rename = "type", borrow, default)]
     kind: Option<&'a RawValue>,
     #[serde(rename = "userId", borrow, default)]
@@ -46,51 +49,27 @@ struct Body<'a> {
     previous_id: Option<&'a RawValue>,
     #[serde(rename = "groupId", borrow, default)]
     group_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    traits: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    context: Option<&'a RawValue>,
-}
-
-/// The common shape, read in one pass: objects where objects belong. A body that does not fit
-/// (which the ingest path allows only below `context`) is read again by [`Body`], leniently.
-#[derive(Deserialize)]
-struct FastBody<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<&'a RawValue>,
-    #[serde(rename = "userId", borrow, default)]
-    user_id: Option<&'a RawValue>,
-    #[serde(rename = "anonymousId", borrow, default)]
-    anonymous_id: Option<&'a RawValue>,
-    #[serde(rename = "previousId", borrow, default)]
-    previous_id: Option<&'a RawValue>,
-    #[serde(rename = "groupId", borrow, default)]
-    group_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    traits: Option<RawTraits<'a>>,
-    #[serde(borrow, default)]
-    context: Option<FastContext<'a>>,
+    #[serde(default = "Option::default")]
+    traits: Option<T>,
+    #[serde(default = "Option::default")]
+    context: Option<C>,
 }
 
 #[derive(Deserialize)]
-struct FastContext<'a> {
-    #[serde(borrow, default)]
-    traits: Option<RawTraits<'a>>,
-    #[serde(rename = "externalIds", borrow, default)]
-    external_ids: Option<Vec<ExternalId<'a>>>,
-    #[serde(borrow, default)]
-    device: Option<Device<'a>>,
+#[serde(bound(deserialize = "T: Deserialize<'de>, X: Deserialize<'de>, D: Deserialize<'de>"))]
+struct Context<T, X, D> {
+    #[serde(default = "Option::default")]
+    traits: Option<T>,
+    #[serde(rename = "externalIds", default = "Option::default")]
+    external_ids: Option<X>,
+    #[serde(default = "Option::default")]
+    device: Option<D>,
 }
 
-#[derive(Deserialize)]
-struct Context<'a> {
-    #[serde(borrow, default)]
-    traits: Option<&'a RawValue>,
-    #[serde(rename = "externalIds", borrow, default)]
-    external_ids: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    device: Option<&'a RawValue>,
-}
+type FastBody<'a> =
+    Body<'a, RawTraits<'a>, Context<RawTraits<'a>, Vec<ExternalId<'a>>, Device<'a>>>;
+type LenientBody<'a> = Body<'a, &'a RawValue, &'a RawValue>;
+type LenientContext<'a> = Context<&'a RawValue, &'a RawValue, &'a RawValue>;
 
 #[derive(Deserialize)]
 struct ExternalId<'a> {
@@ -108,50 +87,42 @@ struct Device<'a> {
     advertising_id: Option<&'a RawValue>,
 }
 
-/// The id fields of a body, still raw.
-struct Ids<'a> {
-    kind: Option<&'a RawValue>,
-    user_id: Option<&'a RawValue>,
-    anonymous_id: Option<&'a RawValue>,
-    previous_id: Option<&'a RawValue>,
-    group_id: Option<&'a RawValue>,
+impl<'a, T, C> Body<'a, T, C> {
+    /// The facts of the body's ids, without traits or context yet.
+    fn ids_into(&self, position: i64, timestamp: Millis, source: &'a str) -> EventFacts<'a> {
+        EventFacts {
+            position,
+            timestamp,
+            source,
+            kind: id_of(self.kind).as_deref().and_then(MessageType::parse),
+            user_id: id_of(self.user_id),
+            anonymous_id: id_of(self.anonymous_id),
+            previous_id: id_of(self.previous_id),
+            group_id: id_of(self.group_id),
+            ..EventFacts::default()
+        }
+    }
 }
 
-impl<'a> Ids<'a> {
-    #[allow(clippy::too_many_arguments)]
-    fn facts(
-        self,
-        position: i64,
-        timestamp: Millis,
-        source: &'a str,
+impl<'a> EventFacts<'a> {
+    fn with(
+        mut self,
         traits: RawTraits<'a>,
         context_traits: RawTraits<'a>,
         external_ids: Vec<ExternalId<'a>>,
         device: Option<Device<'a>>,
     ) -> EventFacts<'a> {
-        let (device_id, advertising_id) = match device {
-            Some(d) => (id_of(d.id), id_of(d.advertising_id)),
-            None => (None, None),
-        };
-        let kind = id_of(self.kind);
-        EventFacts {
-            position,
-            timestamp,
-            source,
-            kind: kind.as_deref().and_then(MessageType::parse),
-            user_id: id_of(self.user_id),
-            anonymous_id: id_of(self.anonymous_id),
-            previous_id: id_of(self.previous_id),
-            group_id: id_of(self.group_id),
-            traits,
-            context_traits,
-            external_ids: external_ids
-                .into_iter()
-                .filter_map(|e| Some((id_of(e.kind)?, id_of(e.id)?)))
-                .collect(),
-            device_id,
-            advertising_id,
+        if let Some(d) = device {
+            self.device_id = id_of(d.id);
+            self.advertising_id = id_of(d.advertising_id);
         }
+        self.traits = traits;
+        self.context_traits = context_traits;
+        self.external_ids = external_ids
+            .into_iter()
+            .filter_map(|e| Some((id_of(e.kind)?, id_of(e.id)?)))
+            .collect();
+        self
     }
 }
 
@@ -191,6 +162,7 @@ impl<'a> EventFacts<'a> {
         body: &'a str,
     ) -> Result<EventFacts<'a>, FactsError> {
         if let Ok(b) = serde_json::from_str::<FastBody<'a>>(body) {
+            let facts = b.ids_into(position, timestamp, source);
             let (context_traits, external_ids, device) = match b.context {
                 Some(c) => (
                     c.traits.unwrap_or_default(),
@@ -199,29 +171,15 @@ impl<'a> EventFacts<'a> {
                 ),
                 None => Default::default(),
             };
-            let ids = Ids {
-                kind: b.kind,
-                user_id: b.user_id,
-                anonymous_id: b.anonymous_id,
-                previous_id: b.previous_id,
-                group_id: b.group_id,
-            };
             let traits = b.traits.unwrap_or_default();
-            return Ok(ids.facts(
-                position,
-                timestamp,
-                source,
-                traits,
-                context_traits,
-                external_ids,
-                device,
-            ));
+            return Ok(facts.with(traits, context_traits, external_ids, device));
         }
-        let b: Body<'a> = serde_json::from_str(body).map_err(|e| FactsError {
+        let b: LenientBody<'a> = serde_json::from_str(body).map_err(|e| FactsError {
             position,
             reason: e.to_string(),
         })?;
-        let context: Option<Context<'a>> = object_of(b.context);
+        let facts = b.ids_into(position, timestamp, source);
+        let context: Option<LenientContext<'a>> = object_of(b.context);
         let (context_traits, external_ids, device) = match context {
             Some(c) => (
                 object_of(c.traits).unwrap_or_default(),
@@ -230,23 +188,8 @@ impl<'a> EventFacts<'a> {
             ),
             None => Default::default(),
         };
-        let ids = Ids {
-            kind: b.kind,
-            user_id: b.user_id,
-            anonymous_id: b.anonymous_id,
-            previous_id: b.previous_id,
-            group_id: b.group_id,
-        };
         let traits = object_of(b.traits).unwrap_or_default();
-        Ok(ids.facts(
-            position,
-            timestamp,
-            source,
-            traits,
-            context_traits,
-            external_ids,
-            device,
-        ))
+        Ok(facts.with(traits, context_traits, external_ids, device))
     }
 
     /// A trait of the person by dotted path: `traits` first, then `context.traits`. Only
@@ -306,8 +249,8 @@ mod tests {
             "traits":{"x":1},"context":{"traits":{"email":"B@x.com","plan":"pro"},
             "device":{"id":"d1","advertisingId":"ad1"},"externalIds":[{"id":"c1","type":"crm"}]}}"#;
         let fast = EventFacts::parse(1, 5, "src", body).unwrap();
-        let b: Body<'_> = serde_json::from_str(body).unwrap();
-        let c: Context<'_> = object_of(b.context).unwrap();
+        let b: LenientBody<'_> = serde_json::from_str(body).unwrap();
+        let c: LenientContext<'_> = object_of(b.context).unwrap();
         assert_eq!(fast.user_id.as_deref(), Some("7"));
         assert_eq!(fast.anonymous_id.as_deref(), Some("a\"1"));
         let lenient_traits: RawTraits<'_> = object_of(c.traits).unwrap();

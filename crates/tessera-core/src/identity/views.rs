@@ -106,12 +106,7 @@ impl Engine {
             })
             .collect();
         identifiers.sort_by(|a, b| (&a.kind, &a.value).cmp(&(&b.kind, &b.value)));
-        let mut accounts: Vec<i64> = p
-            .accounts
-            .iter()
-            .map(|&a| self.accounts[a as usize].key)
-            .collect();
-        accounts.sort_unstable();
+        let accounts = self.account_keys(&p.accounts);
         Some(ProfileView {
             key: p.key,
             created_at: p.created_at,
