@@ -176,7 +176,8 @@ impl Appliers {
         Ok(())
     }
 
-    /// Starts a workspace's applier, loading its stored state; a no-op when it runs.
+    /// A workspace's state, starting its applier (loading its stored state) when it does not
+    /// run yet.
     pub fn start(&self, workspace: &str) -> Result<Arc<WorkspaceState>, ApplierError> {
         let mut running = self.running.lock().expect("appliers poisoned");
         if let Some(h) = running.get(workspace) {
@@ -270,11 +271,6 @@ impl Appliers {
                 Ok((db, Engine::new(wanted.clone()), false))
             }
         }
-    }
-
-    /// The state of a workspace, starting its applier if the workspace is new.
-    pub fn state(&self, workspace: &str) -> Result<Arc<WorkspaceState>, ApplierError> {
-        self.start(workspace)
     }
 
     /// Uses new rules for events applied from now on.
@@ -439,7 +435,7 @@ impl Worker {
                 .max(self.state.scanned.load(Ordering::SeqCst));
             // The head before the read: a short read means every event up to it was seen,
             // including other workspaces' (which this applier skips).
-            let head = self.store.log_stats().map(|s| s.last_position).unwrap_or(0);
+            let head = self.store.last_position().unwrap_or(0);
             let entries = match self.store.read_log(&ws, after, READ_CHUNK) {
                 Ok(e) => {
                     if e.len() < READ_CHUNK {
@@ -450,12 +446,7 @@ impl Worker {
                 Err(e) => {
                     tracing::error!(workspace = %ws, error = %e, "reading the log failed");
                     if self.stop.load(Ordering::SeqCst) {
-                        self.commit(&mut pending, &writer, true);
-                        drop(writer);
-                        if let Ok(t) = writer_thread {
-                            let _ = t.join();
-                        }
-                        return;
+                        break;
                     }
                     std::thread::sleep(Duration::from_millis(500));
                     continue;
@@ -478,12 +469,7 @@ impl Worker {
                 }
             }
             if self.stop.load(Ordering::SeqCst) {
-                self.commit(&mut pending, &writer, true);
-                drop(writer);
-                if let Ok(t) = writer_thread {
-                    let _ = t.join();
-                }
-                return;
+                break;
             }
             if entries.len() < READ_CHUNK {
                 // Idle: wake for new events, or when what is pending is due for its commit.
@@ -494,6 +480,12 @@ impl Worker {
                 };
                 self.signal.wait(seen, due.max(Duration::from_millis(1)));
             }
+        }
+        // Stopping: what was applied is committed, documents included, before the thread ends.
+        self.commit(&mut pending, &writer, true);
+        drop(writer);
+        if let Ok(t) = writer_thread {
+            let _ = t.join();
         }
     }
 

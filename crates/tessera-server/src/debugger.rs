@@ -4,6 +4,7 @@
 use crate::auth::{authenticate, resolve_workspace, SCOPE_READ};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::paging::{event_json, page_size, position_cursor};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -11,13 +12,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 use tessera_core::time::parse_iso8601;
-use tessera_store::{EventFilter, StoredEvent};
-
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 1_000;
+use tessera_store::EventFilter;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -47,18 +45,7 @@ fn time_param(v: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
 
 impl EventsQuery {
     fn filter(&self) -> Result<EventFilter, ApiError> {
-        let before = self
-            .cursor
-            .as_deref()
-            .map(|c| {
-                c.parse::<i64>().map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_value",
-                        "`cursor` is not a cursor this API returned",
-                    )
-                })
-            })
-            .transpose()?;
+        let before = position_cursor(self.cursor.as_deref())?;
         Ok(EventFilter {
             kind: self.kind.clone(),
             event: self.event.clone(),
@@ -72,21 +59,6 @@ impl EventsQuery {
             after: None,
         })
     }
-}
-
-fn event_json(e: &StoredEvent) -> Result<Value, ApiError> {
-    let mut v: Value = serde_json::from_str(&e.body).map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "a stored event is not JSON",
-        )
-    })?;
-    if let Value::Object(m) = &mut v {
-        m.insert("position".into(), json!(e.position));
-        m.insert("sourceId".into(), json!(e.source_id));
-    }
-    Ok(v)
 }
 
 /// The workspace whose events the caller asked for, if its token may read them.
@@ -109,7 +81,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let ws = readable_workspace(&st, &headers, &q)?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = page_size(q.limit);
     let filter = q.filter()?;
     let store = st.store.clone();
     let rows = tokio::task::spawn_blocking(move || store.list_events(&ws.id, &filter, limit))
@@ -137,7 +109,7 @@ pub async fn stream(
     let ws = readable_workspace(&st, &headers, &q)?;
     let mut filter = q.filter()?;
     filter.before = None;
-    filter.after = Some(st.store.log_stats()?.last_position);
+    filter.after = Some(st.store.last_position()?);
     let store = st.store.clone();
     let events = futures_util::stream::unfold(
         (store, ws.id, filter),

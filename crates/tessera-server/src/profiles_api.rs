@@ -6,6 +6,7 @@ use crate::applier::WorkspaceState;
 use crate::auth::{authenticate, resolve_workspace, SCOPE_READ};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::paging::{bad_cursor, event_json, page_size, position_cursor};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -14,12 +15,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use tessera_core::identity::{
-    account_id, parse_account_id, parse_profile_id, profile_id, HistoryRow, MergeRow, TraitView,
+    account_id, parse_account_id, parse_profile_id, profile_id, MergeRow, TraitView,
 };
 use tessera_core::time::{format_iso8601, parse_iso8601};
-
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 1_000;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +48,7 @@ pub(crate) fn readable_state(
         return Err(ApiError::forbidden("this token may not read profiles"));
     }
     let ws = resolve_workspace(st, &caller, headers, workspace)?;
-    st.appliers.state(&ws.id).map_err(|e| {
+    st.appliers.start(&ws.id).map_err(|e| {
         tracing::error!(error = %e, "workspace state unavailable");
         internal("the workspace's profile state is unavailable")
     })
@@ -92,48 +90,38 @@ fn raw_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-fn traits_json(traits: &[TraitView], verbose: bool) -> Value {
+/// Traits as `{key: value}`, or with `verbose` as `{key: {value, source, updated_at}}`; from
+/// the engine (current) or from history rows (as of a time) alike.
+fn traits_json<'a>(
+    traits: impl IntoIterator<Item = (&'a str, &'a str, &'a str, i64)>,
+    verbose: bool,
+) -> Value {
     let mut out = Map::new();
-    for t in traits {
+    for (key, value, source, ts) in traits {
         let v = if verbose {
-            json!({"value": raw_json(&t.value), "source": t.source, "updated_at": iso(t.updated_at)})
+            json!({"value": raw_json(value), "source": source, "updated_at": iso(ts)})
         } else {
-            raw_json(&t.value)
+            raw_json(value)
         };
-        out.insert(t.key.clone(), v);
+        out.insert(key.to_string(), v);
     }
     Value::Object(out)
 }
 
-fn history_traits_json(rows: &[HistoryRow], verbose: bool) -> Value {
-    let mut out = Map::new();
-    for h in rows {
-        let v = if verbose {
-            json!({"value": raw_json(&h.value), "source": h.source, "updated_at": iso(h.ts)})
-        } else {
-            raw_json(&h.value)
-        };
-        out.insert(h.key.clone(), v);
-    }
-    Value::Object(out)
+fn current_traits(traits: &[TraitView], verbose: bool) -> Value {
+    let rows = traits.iter().map(|t| {
+        (
+            t.key.as_str(),
+            t.value.as_str(),
+            t.source.as_str(),
+            t.updated_at,
+        )
+    });
+    traits_json(rows, verbose)
 }
 
 fn limit(q: &ProfileQuery) -> usize {
-    q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
-}
-
-fn cursor(q: &ProfileQuery) -> Result<Option<i64>, ApiError> {
-    q.cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_value",
-                    "`cursor` is not a cursor this API returned",
-                )
-            })
-        })
-        .transpose()
+    page_size(q.limit)
 }
 
 /// History's cursor: `position:key` of the last row of the previous page.
@@ -143,12 +131,7 @@ fn history_cursor(q: &ProfileQuery) -> Result<Option<(i64, String)>, ApiError> {
         .map(|c| {
             c.split_once(':')
                 .and_then(|(p, k)| Some((p.parse::<i64>().ok()?, k.to_string())))
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_value",
-                        "`cursor` is not a cursor this API returned",
-                    )
-                })
+                .ok_or_else(bad_cursor)
         })
         .transpose()
 }
@@ -206,7 +189,7 @@ pub async fn get_profile(
         "id": profile_id(view.key),
         "identifiers": view.identifiers.iter()
             .map(|i| json!({"type": i.kind, "value": i.value})).collect::<Vec<_>>(),
-        "traits": traits_json(&view.traits, q.verbose.unwrap_or(false)),
+        "traits": current_traits(&view.traits, q.verbose.unwrap_or(false)),
         "accounts": view.accounts.iter().map(|&a| account_id(a)).collect::<Vec<_>>(),
         "merged_profiles": view.merges,
         "created_at": iso(view.created_at),
@@ -293,7 +276,10 @@ async fn traits(
             let at = time_param(t, "as_of")?;
             let db = state.db();
             let rows = blocking(move || Ok(db.traits_as_of(key, at)?)).await?;
-            history_traits_json(&rows, verbose)
+            let rows = rows
+                .iter()
+                .map(|h| (h.key.as_str(), h.value.as_str(), h.source.as_str(), h.ts));
+            traits_json(rows, verbose)
         }
         None => {
             let view = state
@@ -302,7 +288,7 @@ async fn traits(
                 .expect("engine poisoned")
                 .profile(key)
                 .ok_or_else(|| ApiError::not_found("profile"))?;
-            traits_json(&view.traits, verbose)
+            current_traits(&view.traits, verbose)
         }
     };
     let mut out = json!({"id": profile_id(key), "traits": traits});
@@ -318,7 +304,7 @@ async fn events(
     key: i64,
     q: &ProfileQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let (before, limit) = (cursor(q)?, limit(q));
+    let (before, limit) = (position_cursor(q.cursor.as_deref())?, limit(q));
     let db = state.db();
     let store = st.store.clone();
     let ws = state.workspace.clone();
@@ -331,23 +317,16 @@ async fn events(
     let next = (found == limit)
         .then(|| events.last().map(|e| e.position.to_string()))
         .flatten();
-    let items: Vec<Value> = events
+    let items = events
         .iter()
-        .map(|e| {
-            let mut v = raw_json(&e.body);
-            if let Value::Object(m) = &mut v {
-                m.insert("position".into(), json!(e.position));
-                m.insert("sourceId".into(), json!(e.source_id));
-            }
-            v
-        })
-        .collect();
+        .map(event_json)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(
         json!({"id": profile_id(key), "events": items, "next_cursor": next}),
     ))
 }
 
-pub(crate) fn merge_json(m: &MergeRow) -> Value {
+fn merge_json(m: &MergeRow) -> Value {
     json!({
         "survivor": profile_id(m.survivor),
         "absorbed": m.absorbed.iter().map(|&a| profile_id(a)).collect::<Vec<_>>(),
@@ -467,7 +446,7 @@ pub async fn get_account(
     Ok(Json(json!({
         "id": account_id(view.key),
         "group_id": view.group_id,
-        "traits": traits_json(&view.traits, q.verbose.unwrap_or(false)),
+        "traits": current_traits(&view.traits, q.verbose.unwrap_or(false)),
         "members": view.members.iter().map(|&m| profile_id(m)).collect::<Vec<_>>(),
         "member_count": view.members.len(),
         "created_at": iso(view.created_at),

@@ -103,6 +103,7 @@ pub(crate) fn appends_are_ordered_and_deduplicated_per_workspace(store: &dyn Sto
         store.log_stats().unwrap().last_position,
         other.positions[0].unwrap()
     );
+    assert_eq!(store.last_position().unwrap(), other.positions[0].unwrap());
 }
 
 pub(crate) fn listing_filters_and_pages_newest_first(store: &dyn Store) {

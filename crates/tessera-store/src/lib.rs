@@ -149,6 +149,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
     fn log_stats(&self) -> Result<LogStats, StoreError>;
+    /// The highest position in the log (0 when empty): [`Store::log_stats`] without the
+    /// file sizes, for the appliers' loop.
+    fn last_position(&self) -> Result<i64, StoreError>;
     /// Events of a workspace after `after`, oldest first: the applier's view of the log.
     fn read_log(
         &self,

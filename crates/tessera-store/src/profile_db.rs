@@ -260,36 +260,16 @@ impl ProfileDb {
     /// batch that carried documents. The applier re-derives everything after it from the
     /// log; the rows it writes again are the same rows, so writing them twice is harmless.
     pub fn load(&self) -> Result<StoredState, StoreError> {
-        let c = self.writer.lock().expect("profile writer poisoned");
-        let position: i64 =
-            c.query_row("SELECT docs_position FROM meta WHERE id = 1", [], |r| {
-                r.get(0)
-            })?;
-        let pairs = |sql: &str| -> Result<Vec<(i64, String)>, StoreError> {
-            let mut st = c.prepare(sql)?;
-            let rows = st
-                .query_map([position], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
-        };
-        // Documents of profiles merged away after `position` are still valid as of it.
-        let profiles = pairs(
-            "SELECT key, doc FROM profiles WHERE key NOT IN
-             (SELECT profile FROM absorbed WHERE position <= ?1) ORDER BY key",
-        )?;
-        let accounts = pairs("SELECT key, doc FROM accounts WHERE ?1 IS NOT NULL ORDER BY key")?;
-        let mut st = c.prepare(
-            "SELECT profile, survivor FROM absorbed WHERE position <= ?1 ORDER BY profile",
-        )?;
-        let absorbed = st
-            .query_map([position], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(StoredState {
-            position,
-            profiles,
-            absorbed,
-            accounts,
-        })
+        let mut state = StoredState::default();
+        state.position = self.read_state(|row| {
+            match row {
+                StoredRow::Account(key, doc) => state.accounts.push((key, doc.to_string())),
+                StoredRow::Profile(key, doc) => state.profiles.push((key, doc.to_string())),
+                StoredRow::Absorbed(key, survivor) => state.absorbed.push((key, survivor)),
+            }
+            Ok(())
+        })?;
+        Ok(state)
     }
 
     /// The identity rules (JSON) the stored documents were derived under and events after them

@@ -258,8 +258,11 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.admin(|c| admin::set_identity_rules(c, workspace_id, rules, now))
     }
+    fn last_position(&self) -> Result<i64, StoreError> {
+        self.readers.with(events::last_position)
+    }
     fn log_stats(&self) -> Result<LogStats, StoreError> {
-        let last_position = self.readers.with(events::last_position)?;
+        let last_position = self.last_position()?;
         let bytes_on_disk = ["", "-wal"]
             .iter()
             .filter_map(|suffix| {
