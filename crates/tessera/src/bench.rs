@@ -156,10 +156,15 @@ pub(crate) fn random_u64() -> u64 {
 
 /// Reads `VmHWM` (peak resident memory) of a process, in KiB.
 pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(&pid.to_string(), "VmHWM:")
+}
+
+/// A kB figure of `/proc/{pid}/status` (`pid` may be `self`), such as `VmRSS:`.
+pub(crate) fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()

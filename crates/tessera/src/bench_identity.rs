@@ -7,6 +7,7 @@
 //! anonymous profile into theirs. Event bodies are full Segment messages as the log stores
 //! them, so parsing is measured too. Bodies are generated in chunks outside the timed part.
 
+use crate::bench::proc_status_kib;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -121,16 +122,8 @@ impl Stream {
 }
 
 /// Resident memory of this process, in bytes.
-pub(crate) fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+fn rss_bytes() -> u64 {
+    proc_status_kib("self", "VmRSS:").map_or(0, |kb| kb * 1024)
 }
 
 pub fn run(args: IdentityArgs) -> Result<(), String> {

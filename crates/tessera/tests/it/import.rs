@@ -2,7 +2,6 @@
 //! rejected lines, and re-runs that import nothing twice.
 
 use crate::support::*;
-use std::process::Command;
 
 fn import(
     dir: &std::path::Path,
@@ -10,20 +9,15 @@ fn import(
     file: &std::path::Path,
     extra: &[&str],
 ) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["import"])
-        .arg(file)
-        .args(["--write-key", key, "--data-dir"])
-        .arg(dir)
-        .args(extra)
-        .env("TESSERA_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    use std::ffi::OsStr;
+    let mut args = vec![
+        OsStr::new("import"),
+        file.as_os_str(),
+        OsStr::new("--write-key"),
+    ];
+    args.extend([OsStr::new(key), OsStr::new("--data-dir"), dir.as_os_str()]);
+    args.extend(extra.iter().map(OsStr::new));
+    run_tessera(args)
 }
 
 #[test]

@@ -11,7 +11,6 @@
 use crate::support::*;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -89,22 +88,6 @@ fn sync(s: &Server, key: &str) {
     wait_for(s, &profile(&format!("user_id:{user}"), "/events"), |b| {
         b["events"].as_array().is_some_and(|e| e.len() == 1)
     });
-}
-
-/// A profile's identifiers as `type:value`, in the order the API gives them.
-fn idents(p: &Value) -> Vec<String> {
-    p["identifiers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            format!(
-                "{}:{}",
-                i["type"].as_str().unwrap(),
-                i["value"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 /// The messageIds of a profile's events, newest first (one page of up to 1000).

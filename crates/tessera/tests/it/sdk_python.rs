@@ -385,18 +385,7 @@ fn cross_device_browsing_is_one_profile(python: &Path, script: &Path, server: &S
         );
         std::thread::sleep(Duration::from_millis(10));
     };
-    let mut ids: Vec<String> = profile["identifiers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            format!(
-                "{}:{}",
-                i["type"].as_str().unwrap(),
-                i["value"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let mut ids = profile_identifiers(&profile);
     ids.sort();
     assert_eq!(
         ids,

@@ -173,3 +173,37 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+/// Runs the `tessera` binary with `args` to completion: (success, stdout, stderr).
+pub fn run_tessera<I, S>(args: I) -> (bool, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env("TESSERA_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A Profile API profile's identifiers as `type:value`, in the order the API gives them.
+pub fn profile_identifiers(p: &serde_json::Value) -> Vec<String> {
+    p["identifiers"]
+        .as_array()
+        .expect("a profile has identifiers")
+        .iter()
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["type"].as_str().unwrap(),
+                i["value"].as_str().unwrap()
+            )
+        })
+        .collect()
+}

@@ -160,18 +160,14 @@ fn kill_9_mid_load_keeps_every_acknowledged_identity() {
 
 /// Runs `tessera replay` on a data directory: (success, stdout, stderr).
 fn replay(data_dir: &Path, extra: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["replay", "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
-        .env("TESSERA_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    use std::ffi::OsStr;
+    let mut args = vec![
+        OsStr::new("replay"),
+        OsStr::new("--data-dir"),
+        data_dir.as_os_str(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    run_tessera(args)
 }
 
 /// What a workspace's state file holds: its log position, the live profiles' documents

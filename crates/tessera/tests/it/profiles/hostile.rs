@@ -19,7 +19,10 @@ fn unicode_identifiers_round_trip_through_the_api() {
     // E-mails are lower-cased whatever their script.
     let by_email = wait_for_profile(&s, "email:zoë@exämple.com", |_| true);
     assert_eq!(by_email["id"], p["id"]);
-    assert!(idents(&p).contains(&format!("user_id:{user}")), "{p}");
+    assert!(
+        profile_identifiers(&p).contains(&format!("user_id:{user}")),
+        "{p}"
+    );
 }
 
 #[test]

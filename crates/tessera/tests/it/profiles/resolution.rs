@@ -38,10 +38,10 @@ fn cross_device_browsing_ends_on_one_profile_with_every_event() {
         send(&s, &key, endpoint, body.clone());
     }
     let p = wait_for_profile(&s, "anonymous_id:dev-b", |p| {
-        idents(p).contains(&"user_id:ann".to_string())
+        profile_identifiers(p).contains(&"user_id:ann".to_string())
     });
     assert_eq!(
-        idents(&p),
+        profile_identifiers(&p),
         [
             "anonymous_id:dev-a",
             "anonymous_id:dev-b",
@@ -233,9 +233,12 @@ fn a_new_user_id_with_a_known_email_gets_a_new_profile() {
         old["id"], new["id"],
         "one user id per profile (Segment's default)"
     );
-    assert_eq!(idents(&old), ["email:shared@x.com", "user_id:u-old"]);
     assert_eq!(
-        idents(&new),
+        profile_identifiers(&old),
+        ["email:shared@x.com", "user_id:u-old"]
+    );
+    assert_eq!(
+        profile_identifiers(&new),
         ["user_id:u-new"],
         "the email stays with the profile that had it"
     );
@@ -282,7 +285,11 @@ fn blocked_identifier_values_never_join_profiles() {
     ids.dedup();
     assert_eq!(ids.len(), 8, "blocked values joined profiles: {profiles:?}");
     for p in &profiles {
-        assert_eq!(idents(p).len(), 1, "only the real identifier is kept: {p}");
+        assert_eq!(
+            profile_identifiers(p).len(),
+            1,
+            "only the real identifier is kept: {p}"
+        );
     }
     for blocked in [
         "anonymous_id:anonymous",
@@ -326,10 +333,10 @@ fn alias_joins_the_anonymous_visitor_to_the_user() {
         json!({"previousId": "al-anon", "userId": "al-user", "messageId": "al3"}),
     );
     let p = wait_for_profile(&s, "anonymous_id:al-anon", |p| {
-        idents(p).contains(&"user_id:al-user".to_string())
+        profile_identifiers(p).contains(&"user_id:al-user".to_string())
     });
     assert_eq!(
-        idents(&p),
+        profile_identifiers(&p),
         ["anonymous_id:al-anon", "email:al@x.com", "user_id:al-user"]
     );
     assert_eq!(p["merged_profiles"], 1);

@@ -48,8 +48,8 @@ fn split_separates_two_people_who_shared_an_email() {
     let mut expected = vec![mom["id"].clone(), kid["id"].clone()];
     expected.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     assert_eq!(split["profiles"], Value::Array(expected), "{split}");
-    assert_eq!(idents(&mom), ["user_id:mom"]);
-    assert_eq!(idents(&kid), ["user_id:kid"]);
+    assert_eq!(profile_identifiers(&mom), ["user_id:mom"]);
+    assert_eq!(profile_identifiers(&kid), ["user_id:kid"]);
     assert_eq!(mom["merged_profiles"], 0);
     assert_eq!(message_ids(&s, "user_id:mom"), ["s2", "s1"]);
     assert_eq!(message_ids(&s, "user_id:kid"), ["s5", "s4", "s3"]);
@@ -221,14 +221,17 @@ fn identity_rules_are_validated_and_applied() {
     );
     sync(&s, &key);
     let lo = ok(&s, &profile("loyalty_id:L-1", ""));
-    assert_eq!(idents(&lo), ["loyalty_id:L-1", "user_id:lo"]);
+    assert_eq!(profile_identifiers(&lo), ["loyalty_id:L-1", "user_id:lo"]);
     // A second email would break the limit: the visitor keeps the first, and the second
     // (with the lower-priority anonymous id dropped) starts a profile of its own.
     let e = ok(&s, &profile("anonymous_id:e-anon", ""));
-    assert_eq!(idents(&e), ["anonymous_id:e-anon", "email:one@x.com"]);
+    assert_eq!(
+        profile_identifiers(&e),
+        ["anonymous_id:e-anon", "email:one@x.com"]
+    );
     let two = ok(&s, &profile("email:two@x.com", ""));
     assert_ne!(two["id"], e["id"]);
-    assert_eq!(idents(&two), ["email:two@x.com"]);
+    assert_eq!(profile_identifiers(&two), ["email:two@x.com"]);
 
     // A rebuild under the same rules gives the same profiles.
     let r = s.admin("POST", "/api/v1/identity/rebuild", "");
