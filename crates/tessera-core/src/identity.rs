@@ -9,6 +9,7 @@ mod facts;
 pub mod rules;
 #[cfg(test)]
 mod tests;
+mod trace;
 mod views;
 
 pub use changes::{AbsorbedRow, CommitBatch, DrainedChanges, HistoryRow, MergeRow};
@@ -16,6 +17,7 @@ pub use doc::{ParsedProfile, RestoreError, Restorer};
 pub use engine::Engine;
 pub use facts::{EventFacts, FactsError};
 pub use rules::{IdentityRules, RulesError, TypeRule};
+pub use trace::AppliedProfile;
 pub use views::{AccountView, EngineStats, IdentifierView, ProfileView, TraitView};
 
 /// The public id of a person profile, derived from its key.

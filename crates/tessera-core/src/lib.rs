@@ -7,6 +7,7 @@ pub mod audience;
 pub mod error;
 pub mod identity;
 pub mod message;
+pub mod segment;
 pub mod time;
 
 pub use error::MessageError;

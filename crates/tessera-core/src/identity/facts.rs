@@ -30,6 +30,10 @@ pub struct EventFacts<'a> {
     pub external_ids: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     pub device_id: Option<Cow<'a, str>>,
     pub advertising_id: Option<Cow<'a, str>>,
+    /// A track call's `event`.
+    pub event: Option<Cow<'a, str>>,
+    /// The call's `properties`, unparsed.
+    pub properties: Option<&'a RawValue>,
 }
 
 /// A stored message as far as identity needs it. Ids are read as raw JSON (a number or a
@@ -49,6 +53,10 @@ struct Body<'a, T, C> {
     previous_id: Option<&'a RawValue>,
     #[serde(rename = "groupId", borrow, default)]
     group_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    properties: Option<&'a RawValue>,
     #[serde(default = "Option::default")]
     traits: Option<T>,
     #[serde(default = "Option::default")]
@@ -99,6 +107,10 @@ impl<'a, T, C> Body<'a, T, C> {
             anonymous_id: id_of(self.anonymous_id),
             previous_id: id_of(self.previous_id),
             group_id: id_of(self.group_id),
+            event: self
+                .event
+                .and_then(|raw| serde_json::from_str::<Cow<'a, str>>(raw.get()).ok()),
+            properties: self.properties,
             ..EventFacts::default()
         }
     }
@@ -154,6 +166,17 @@ pub struct FactsError {
 }
 
 impl<'a> EventFacts<'a> {
+    /// The name segmentation knows the event by: a track call's `event`, `page` or `screen`
+    /// for those calls; identify, group and alias calls have none.
+    pub fn event_name(&self) -> Option<&str> {
+        match self.kind? {
+            MessageType::Track => self.event.as_deref(),
+            MessageType::Page => Some("page"),
+            MessageType::Screen => Some("screen"),
+            _ => None,
+        }
+    }
+
     /// Reads the facts of one stored event.
     pub fn parse(
         position: i64,

@@ -1,0 +1,353 @@
+//! Batch evaluation: an audience over every profile at once, by columns, on several threads.
+//! Each condition becomes a set of profile slots: a trait condition scans the trait's column
+//! (testing each distinct string once, numbers directly); an event condition scans only its
+//! event's partition, counting matching rows per live profile (rows of merged profiles count
+//! for their survivor); AND / OR / NOT combine the sets word by word.
+//!
+//! The tests are the reference evaluator's own (`test_value`), so batch and real-time
+//! evaluation cannot disagree on what a condition means; property tests check the rest.
+
+use super::bitset::Bitset;
+use super::column::Column;
+use super::events::{EventStore, Partition};
+use super::registry::Registry;
+use super::segmenter::default_value;
+use super::table::Table;
+use super::timers::Earliest;
+use crate::audience::reference::{resolve, test_value};
+use crate::audience::{
+    Audience, Condition, EventCond, Expr, Logic, Predicate, PropExpr, Test, Window,
+};
+use crate::time::{parse_iso8601, Millis};
+use hashbrown::HashMap;
+use serde_json::{Number, Value};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// What batch evaluation reads.
+pub struct BatchView<'a> {
+    pub events: &'a EventStore,
+    pub traits: &'a Table,
+    /// Slot → live slot.
+    pub live_of: &'a [u32],
+    pub live: &'a Bitset,
+    pub registry: &'a Registry,
+    pub computed: &'a [HashMap<u32, Value>],
+    pub members: &'a [Bitset],
+    pub now: Millis,
+}
+
+/// Rows per task below which one thread does the work.
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// The live profiles (slots) in the audience.
+pub fn evaluate(v: &BatchView<'_>, audience: &Audience, threads: usize) -> Bitset {
+    eval_expr(v, &audience.root, threads.max(1)).and(v.live)
+}
+
+fn eval_expr(v: &BatchView<'_>, e: &Expr, threads: usize) -> Bitset {
+    match e {
+        Logic::And(terms) => {
+            let mut acc = eval_expr(v, &terms[0], threads);
+            for t in &terms[1..] {
+                if acc.count() == 0 {
+                    break;
+                }
+                acc = acc.and(&eval_expr(v, t, threads));
+            }
+            acc
+        }
+        Logic::Or(terms) => terms.iter().fold(Bitset::default(), |acc, t| {
+            acc.or(&eval_expr(v, t, threads))
+        }),
+        Logic::Not(inner) => eval_expr(v, inner, threads).complement_in(v.live),
+        Logic::Leaf(Condition::Trait(p)) => trait_condition(v, p, threads),
+        Logic::Leaf(Condition::Event(e)) => event_condition(v, e, threads),
+        Logic::Leaf(Condition::InAudience(a)) => v
+            .registry
+            .audience_by_name(&a.name)
+            .map(|i| v.members[i].clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// A predicate compiled against one column: the result for each distinct non-number code,
+/// numbers tested as they come.
+struct CompiledTest<'a> {
+    column: Option<&'a Column>,
+    test: &'a Test,
+    by_code: Vec<bool>,
+    absent: bool,
+    now: Millis,
+}
+
+impl<'a> CompiledTest<'a> {
+    fn new(column: Option<&'a Column>, test: &'a Test, now: Millis) -> CompiledTest<'a> {
+        let absent = test_value(None, test, now);
+        let by_code = match column {
+            Some(c) => (0..c.code_count() as u32)
+                .map(|code| {
+                    if Column::is_number_code(code) {
+                        false
+                    } else {
+                        let v = c.cell_of_code(code, 0).to_value();
+                        test_value(Some(&v), test, now)
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        CompiledTest {
+            column,
+            test,
+            by_code,
+            absent,
+            now,
+        }
+    }
+
+    #[inline]
+    fn passes(&self, row: usize) -> bool {
+        let Some(c) = self.column else {
+            return self.absent;
+        };
+        let code = c.code(row);
+        if Column::is_number_code(code) {
+            let n = match c.get(row) {
+                super::column::Cell::Int(i) => Number::from(i),
+                super::column::Cell::Float(f) => match Number::from_f64(f) {
+                    Some(n) => n,
+                    None => return self.absent,
+                },
+                _ => return self.absent,
+            };
+            return test_value(Some(&Value::Number(n)), self.test, self.now);
+        }
+        self.by_code[code as usize]
+    }
+}
+
+fn trait_condition(v: &BatchView<'_>, p: &Predicate, threads: usize) -> Bitset {
+    let (first, rest) = p.path.split_first().expect("paths are never empty");
+    if let Some(i) = v.registry.computed_by_name(first) {
+        let default = default_value(v.registry.computed[i].def.aggregate);
+        let passes = |value: &Value| test_value(resolve(value, rest), &p.test, v.now);
+        return if passes(&default) {
+            let mut out = v.live.clone();
+            for (&slot, value) in &v.computed[i] {
+                if !passes(value) {
+                    out.set(slot, false);
+                }
+            }
+            out
+        } else {
+            let mut out = Bitset::default();
+            for (&slot, value) in &v.computed[i] {
+                if passes(value) {
+                    out.set(slot, true);
+                }
+            }
+            out
+        };
+    }
+    let t = CompiledTest::new(v.traits.column(&p.path), &p.test, v.now);
+    let words = v.live.words().len();
+    parallel_words(words, threads, |w| {
+        let mut bits = 0u64;
+        let live = v.live.words()[w];
+        if live == 0 {
+            return 0;
+        }
+        for b in 0..64 {
+            if live & (1 << b) != 0 && t.passes(w * 64 + b) {
+                bits |= 1 << b;
+            }
+        }
+        bits
+    })
+}
+
+/// Computes each word of a bitset of `words` words with `f`, on `threads` threads.
+fn parallel_words(words: usize, threads: usize, f: impl Fn(usize) -> u64 + Sync) -> Bitset {
+    let mut out = vec![0u64; words];
+    if threads <= 1 || words * 64 < PARALLEL_MIN {
+        for (w, o) in out.iter_mut().enumerate() {
+            *o = f(w);
+        }
+        return Bitset::from_words(out);
+    }
+    let per = words.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (i, chunk) in out.chunks_mut(per).enumerate() {
+            let f = &f;
+            s.spawn(move || {
+                for (j, o) in chunk.iter_mut().enumerate() {
+                    *o = f(i * per + j);
+                }
+            });
+        }
+    });
+    Bitset::from_words(out)
+}
+
+/// A `where` filter compiled against a partition's columns.
+enum RowFilter<'a> {
+    And(Vec<RowFilter<'a>>),
+    Or(Vec<RowFilter<'a>>),
+    Not(Box<RowFilter<'a>>),
+    Leaf(CompiledTest<'a>),
+}
+
+impl<'a> RowFilter<'a> {
+    fn compile(e: &'a PropExpr, part: &'a Partition, now: Millis) -> RowFilter<'a> {
+        match e {
+            Logic::And(t) => {
+                RowFilter::And(t.iter().map(|x| Self::compile(x, part, now)).collect())
+            }
+            Logic::Or(t) => RowFilter::Or(t.iter().map(|x| Self::compile(x, part, now)).collect()),
+            Logic::Not(x) => RowFilter::Not(Box::new(Self::compile(x, part, now))),
+            Logic::Leaf(p) => {
+                RowFilter::Leaf(CompiledTest::new(part.props.column(&p.path), &p.test, now))
+            }
+        }
+    }
+
+    #[inline]
+    fn passes(&self, row: usize) -> bool {
+        match self {
+            RowFilter::And(t) => t.iter().all(|x| x.passes(row)),
+            RowFilter::Or(t) => t.iter().any(|x| x.passes(row)),
+            RowFilter::Not(x) => !x.passes(row),
+            RowFilter::Leaf(t) => t.passes(row),
+        }
+    }
+}
+
+/// Calls `f(row)` for every row of `part` inside `window` that passes `filter`, on
+/// `threads` threads.
+fn matching_rows(
+    part: &Partition,
+    filter: Option<&PropExpr>,
+    window: Window,
+    now: Millis,
+    threads: usize,
+    f: impl Fn(usize) + Sync,
+) {
+    let filter = filter.map(|e| RowFilter::compile(e, part, now));
+    let run = |from: usize, to: usize| {
+        for r in from..to {
+            if window.contains(part.ts[r], now) && filter.as_ref().is_none_or(|x| x.passes(r)) {
+                f(r);
+            }
+        }
+    };
+    let n = part.len();
+    if threads <= 1 || n < PARALLEL_MIN {
+        return run(0, n);
+    }
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        for i in 0..threads {
+            let run = &run;
+            s.spawn(move || run(i * per, ((i + 1) * per).min(n)));
+        }
+    });
+}
+
+fn event_condition(v: &BatchView<'_>, e: &EventCond, threads: usize) -> Bitset {
+    let slots = v.live_of.len();
+    let counts: Vec<AtomicU32> = (0..slots).map(|_| AtomicU32::new(0)).collect();
+    if let Some(part) = v.events.partition(&e.event) {
+        matching_rows(part, e.filter.as_ref(), e.window, v.now, threads, |r| {
+            let live = v.live_of[part.slot[r] as usize];
+            counts[live as usize].fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    let words = v.live.words().len();
+    parallel_words(words, threads, |w| {
+        let live = v.live.words()[w];
+        let mut bits = 0u64;
+        for b in 0..64 {
+            let slot = w * 64 + b;
+            if live & (1 << b) != 0
+                && e.occurrence
+                    .accepts(u64::from(counts[slot].load(Ordering::Relaxed)))
+            {
+                bits |= 1 << b;
+            }
+        }
+        bits
+    })
+}
+
+/// The next instant each live profile's time-dependent definitions can change: the window
+/// edges of their matching events and the `within` edges of the dates they test.
+pub fn next_edges(
+    v: &BatchView<'_>,
+    computed: &[usize],
+    audiences: &[usize],
+    threads: usize,
+) -> Vec<(u32, Millis)> {
+    let next: Vec<std::sync::atomic::AtomicI64> = (0..v.live_of.len())
+        .map(|_| std::sync::atomic::AtomicI64::new(i64::MAX))
+        .collect();
+    let offer = |live: u32, at: Millis, period: Millis| {
+        let mut e = Earliest::after(v.now);
+        e.offer(at);
+        e.offer(at.saturating_add(period));
+        if let Some(t) = e.at {
+            next[live as usize].fetch_min(t, Ordering::Relaxed);
+        }
+    };
+    let windowed = |event: &str, filter: Option<&PropExpr>, window: Window| {
+        let (Window::Last(p), Some(part)) = (window, v.events.partition(event)) else {
+            return;
+        };
+        matching_rows(part, filter, Window::Ever, v.now, threads, |r| {
+            offer(v.live_of[part.slot[r] as usize], part.ts[r], p.millis());
+        });
+    };
+    for &c in computed {
+        let def = &v.registry.computed[c].def;
+        windowed(&def.event, def.filter.as_ref(), def.window);
+    }
+    for &a in audiences {
+        super::registry::visit_conditions(&v.registry.audiences[a].def.root, &mut |c| match c {
+            Condition::Event(e) => windowed(&e.event, e.filter.as_ref(), e.window),
+            Condition::Trait(p) => {
+                let Test::Within(period) = p.test else {
+                    return;
+                };
+                let (first, rest) = p.path.split_first().expect("paths are never empty");
+                let date = |value: &Value| {
+                    resolve(value, rest)
+                        .and_then(Value::as_str)
+                        .and_then(|s| parse_iso8601(s).ok())
+                };
+                if let Some(i) = v.registry.computed_by_name(first) {
+                    for (&slot, value) in &v.computed[i] {
+                        if let Some(t) = date(value) {
+                            offer(slot, t, period.millis());
+                        }
+                    }
+                } else if let Some(col) = v.traits.column(&p.path) {
+                    for slot in v.live.iter() {
+                        let cell = col.get(slot as usize);
+                        if let super::column::Cell::Str(s) = cell {
+                            if let Ok(t) = parse_iso8601(s) {
+                                offer(slot, t, period.millis());
+                            }
+                        }
+                    }
+                }
+            }
+            Condition::InAudience(_) => {}
+        });
+    }
+    next.into_iter()
+        .enumerate()
+        .filter_map(|(slot, t)| {
+            let t = t.into_inner();
+            (t != i64::MAX && v.live.contains(slot as u32)).then_some((slot as u32, t))
+        })
+        .collect()
+}
