@@ -14,6 +14,7 @@ mod bitset;
 mod column;
 mod events;
 mod feed;
+mod lifecycle;
 mod registry;
 mod segmenter;
 mod table;

@@ -7,6 +7,9 @@
 
 use crate::cadence::Cadence;
 use crate::restore::{restore_engine, RestoreFailure};
+use crate::segments::{
+    batch_threads, change_rows, restore_segmenter, stored_registry, wall_micros,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -14,7 +17,8 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tessera_core::identity::{CommitBatch, Engine, EventFacts, IdentityRules};
+use tessera_core::identity::{AudienceChangeRow, CommitBatch, Engine, EventFacts, IdentityRules};
+use tessera_core::segment::{apply_event, Registry, Segmenter};
 use tessera_store::{LogEntry, ProfileDb, Store, StoreError};
 
 /// Events read from the log per query.
@@ -73,6 +77,9 @@ impl LogSignal {
 pub struct WorkspaceState {
     pub workspace: String,
     pub engine: RwLock<Engine>,
+    /// Segmentation: computed traits and audience memberships. Locked after `engine` when
+    /// both are needed.
+    pub segments: RwLock<Segmenter>,
     db: RwLock<Arc<ProfileDb>>,
     /// The last log position committed to the state file.
     pub committed: AtomicI64,
@@ -115,10 +122,13 @@ pub enum ApplierError {
 }
 
 type Reply = Sender<Result<(), String>>;
+/// A batch for the state writer, and who to tell once it is written.
+type WriterJob = (Arc<ProfileDb>, CommitBatch, Option<Reply>);
 
 enum Command {
     SetRules(IdentityRules),
     Rebuild(IdentityRules, Reply),
+    SetDefinitions(Registry, Reply),
 }
 
 struct Handle {
@@ -138,6 +148,8 @@ pub struct Appliers {
     /// Held while a request reads, changes and stores rules (a PUT or a split), so that two
     /// such requests cannot each overwrite the other's change.
     pub rules_update: tokio::sync::Mutex<()>,
+    /// Held while a request reads, changes and stores definitions, for the same reason.
+    pub definitions_update: tokio::sync::Mutex<()>,
 }
 
 impl Appliers {
@@ -154,6 +166,7 @@ impl Appliers {
             default_rules,
             running: Mutex::new(HashMap::new()),
             rules_update: tokio::sync::Mutex::new(()),
+            definitions_update: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -189,6 +202,8 @@ impl Appliers {
         }
         let wanted = self.rules_for(workspace)?;
         let (db, engine, rebuild) = self.restore(workspace, &wanted)?;
+        let registry = stored_registry(self.store.as_ref(), workspace)?;
+        let segments = restore_segmenter(self.store.as_ref(), workspace, &db, &engine, registry)?;
         let position = engine.position();
         let state = Arc::new(WorkspaceState {
             workspace: workspace.to_string(),
@@ -197,6 +212,7 @@ impl Appliers {
             commit_took_ms: AtomicI64::new(0),
             docs_took_ms: AtomicI64::new(0),
             engine: RwLock::new(engine),
+            segments: RwLock::new(segments),
             db: RwLock::new(Arc::new(db)),
         });
         let (tx, rx) = channel();
@@ -288,12 +304,20 @@ impl Appliers {
         Ok(())
     }
 
-    /// Re-derives a workspace's whole state from the log under `rules`; returns when the new
-    /// state is in place.
-    pub fn rebuild(
+    /// Replaces a workspace's computed-trait and audience definitions; the receiver answers
+    /// once changed ones are evaluated over every profile and their changes committed.
+    pub fn set_definitions(
         &self,
         workspace: &str,
-        rules: IdentityRules,
+        registry: Registry,
+    ) -> Result<Receiver<Result<(), String>>, ApplierError> {
+        self.send(workspace, |reply| Command::SetDefinitions(registry, reply))
+    }
+
+    fn send(
+        &self,
+        workspace: &str,
+        command: impl FnOnce(Reply) -> Command,
     ) -> Result<Receiver<Result<(), String>>, ApplierError> {
         self.start(workspace)?;
         let running = self.running.lock().expect("appliers poisoned");
@@ -302,10 +326,20 @@ impl Appliers {
             .ok_or_else(|| ApplierError::Stopped(workspace.to_string()))?;
         let (tx, rx) = channel();
         h.commands
-            .send(Command::Rebuild(rules, tx))
+            .send(command(tx))
             .map_err(|_| ApplierError::Stopped(workspace.to_string()))?;
         self.signal.notify();
         Ok(rx)
+    }
+
+    /// Re-derives a workspace's whole state from the log under `rules`; returns when the new
+    /// state is in place.
+    pub fn rebuild(
+        &self,
+        workspace: &str,
+        rules: IdentityRules,
+    ) -> Result<Receiver<Result<(), String>>, ApplierError> {
+        self.send(workspace, |reply| Command::Rebuild(rules, reply))
     }
 
     /// Stops a workspace's applier and deletes its derived state (the workspace is gone).
@@ -403,6 +437,7 @@ impl Worker {
             .name(format!("state-writer-{ws}"))
             .spawn(move || write_batches(&state, batches));
         let mut pending = 0usize;
+        let mut audience = AudienceOutput::default();
         let mut commits = commit_cadence();
         let mut docs = docs_cadence();
         loop {
@@ -413,16 +448,38 @@ impl Worker {
                         // documents written now carry the new ones, so a restart applies each
                         // event under the rules it was applied under live.
                         self.write_engine().set_rules(rules);
-                        self.commit(&mut pending, &writer, true);
+                        self.commit(&mut pending, &writer, true, &mut audience);
                         docs.started();
                     }
                     Command::Rebuild(rules, reply) => {
-                        self.commit(&mut pending, &writer, false);
+                        self.commit(&mut pending, &writer, false, &mut audience);
                         let outcome = self.rebuild(rules).map_err(|e| e.to_string());
                         if let Err(e) = &outcome {
                             tracing::error!(workspace = %ws, error = %e, "rebuild failed");
                         }
+                        audience.take_from(&mut self.write_segments());
                         let _ = reply.send(outcome);
+                    }
+                    Command::SetDefinitions(registry, reply) => {
+                        let started = Instant::now();
+                        {
+                            let mut seg = self.write_segments();
+                            let new_ids: std::collections::BTreeSet<&str> =
+                                registry.audiences.iter().map(|a| a.id.as_str()).collect();
+                            let dropped: Vec<String> = seg
+                                .registry()
+                                .audiences
+                                .iter()
+                                .filter(|a| !new_ids.contains(a.id.as_str()))
+                                .map(|a| a.id.clone())
+                                .collect();
+                            audience.dropped.extend(dropped);
+                            seg.set_registry(registry, batch_threads());
+                            audience.take_from(&mut seg);
+                        }
+                        tracing::info!(workspace = %ws, took_ms = started.elapsed().as_millis() as u64, "definitions applied");
+                        // Answered once the changes are in the state file.
+                        self.commit_then(&mut pending, &writer, false, &mut audience, Some(reply));
                     }
                 }
             }
@@ -454,15 +511,24 @@ impl Worker {
             };
             if !entries.is_empty() {
                 for chunk in entries.chunks(LOCK_CHUNK) {
-                    apply_entries(&mut self.write_engine(), chunk);
+                    let mut engine = self.write_engine();
+                    let mut seg = self.write_segments();
+                    apply_entries(&mut engine, &mut seg, chunk);
+                    audience.take_from(&mut seg);
                 }
                 pending += entries.len();
+            } else {
+                // Idle: time still passes for sliding windows.
+                let mut seg = self.write_segments();
+                seg.advance(crate::state::now_millis());
+                audience.take_from(&mut seg);
             }
+            pending += audience.rows.len();
             commits.took(self.state.took(&self.state.commit_took_ms));
             docs.took(self.state.took(&self.state.docs_took_ms));
             if pending > 0 && (pending >= COMMIT_EVENTS || commits.due()) {
                 let with_docs = docs.due();
-                self.commit(&mut pending, &writer, with_docs);
+                self.commit(&mut pending, &writer, with_docs, &mut audience);
                 commits.started();
                 if with_docs {
                     docs.started();
@@ -482,7 +548,7 @@ impl Worker {
             }
         }
         // Stopping: what was applied is committed, documents included, before the thread ends.
-        self.commit(&mut pending, &writer, true);
+        self.commit(&mut pending, &writer, true, &mut audience);
         drop(writer);
         if let Ok(t) = writer_thread {
             let _ = t.join();
@@ -497,24 +563,48 @@ impl Worker {
         self.state.engine.write().expect("engine poisoned")
     }
 
+    fn write_segments(&self) -> std::sync::RwLockWriteGuard<'_, Segmenter> {
+        self.state.segments.write().expect("segments poisoned")
+    }
+
     /// Hands what changed since the last commit to the writer thread, which commits it while
     /// this thread goes on applying.
     fn commit(
         &self,
         pending: &mut usize,
-        writer: &SyncSender<(Arc<ProfileDb>, CommitBatch)>,
+        writer: &SyncSender<WriterJob>,
         with_docs: bool,
+        audience: &mut AudienceOutput,
+    ) {
+        self.commit_then(pending, writer, with_docs, audience, None)
+    }
+
+    /// [`Worker::commit`], then `reply` once the batch is written.
+    fn commit_then(
+        &self,
+        pending: &mut usize,
+        writer: &SyncSender<WriterJob>,
+        with_docs: bool,
+        audience: &mut AudienceOutput,
+        reply: Option<Reply>,
     ) {
         let drained = self.write_engine().drain_changes(with_docs);
-        let batch = self.read_engine().batch_of(drained);
+        let mut batch = self.read_engine().batch_of(drained);
+        audience.into_batch(
+            &self.state.segments.read().expect("segments poisoned"),
+            &mut batch,
+        );
         *pending = 0;
         if !with_docs
             && batch.is_empty()
             && batch.position <= self.state.committed.load(Ordering::SeqCst)
         {
+            if let Some(r) = reply {
+                let _ = r.send(Ok(()));
+            }
             return;
         }
-        if writer.send((self.state.db(), batch)).is_err() {
+        if writer.send((self.state.db(), batch, reply)).is_err() {
             tracing::error!(workspace = %self.state.workspace, "the state writer stopped");
         }
     }
@@ -525,11 +615,19 @@ impl Worker {
         let started = Instant::now();
         let db = ProfileDb::create_next(&self.dir, ws)?;
         let mut engine = Engine::new(rules);
-        replay_into(self.store.as_ref(), ws, &mut engine, &db)?;
+        // Without definitions the replay only loads events and traits; memberships are
+        // evaluated once at the end and compared with the current ones.
+        let mut seg = Segmenter::new();
+        replay_into(self.store.as_ref(), ws, &mut engine, &mut seg, &db)?;
         // Catch up with what arrived meanwhile while readers still see the old state, then
         // swap under the write lock so no event is applied twice or skipped.
         let mut live = self.write_engine();
-        replay_into(self.store.as_ref(), ws, &mut engine, &db)?;
+        let mut live_seg = self.write_segments();
+        replay_into(self.store.as_ref(), ws, &mut engine, &mut seg, &db)?;
+        seg.load_clock(live_seg.now());
+        seg.init_registry(live_seg.registry().clone(), batch_threads());
+        seg.record_rebuild(&live_seg.member_keys());
+        db.copy_audience_history(&self.state.db())?;
         db.mark_complete()?;
         {
             let mut current = self.state.db.write().expect("state lock poisoned");
@@ -539,6 +637,8 @@ impl Worker {
                 .store(engine.position(), Ordering::SeqCst);
         }
         *live = engine;
+        *live_seg = seg;
+        drop(live_seg);
         drop(live);
         tracing::info!(workspace = %ws, took_ms = started.elapsed().as_millis() as u64, "profile state rebuilt from the log");
         Ok(())
@@ -548,11 +648,14 @@ impl Worker {
 /// The writer thread: commits batches in order. A batch that cannot be written after a few
 /// tries stops all later writes, so the state file stays consistent at its last good position
 /// (a restart resumes from there and re-derives the rest from the log).
-fn write_batches(state: &WorkspaceState, batches: Receiver<(Arc<ProfileDb>, CommitBatch)>) {
+fn write_batches(state: &WorkspaceState, batches: Receiver<WriterJob>) {
     lower_priority();
     let mut broken = false;
-    for (db, batch) in batches {
+    for (db, batch, reply) in batches {
         if broken {
+            if let Some(r) = reply {
+                let _ = r.send(Err("state writes stopped after an error".into()));
+            }
             continue;
         }
         let mut tries = 0;
@@ -585,6 +688,12 @@ fn write_batches(state: &WorkspaceState, batches: Receiver<(Arc<ProfileDb>, Comm
         if !broken && Arc::ptr_eq(&db, &current) {
             state.committed.store(batch.position, Ordering::SeqCst);
         }
+        if let Some(r) = reply {
+            let _ = r.send(match broken {
+                false => Ok(()),
+                true => Err("writing the state file failed".into()),
+            });
+        }
     }
 }
 
@@ -602,15 +711,50 @@ fn lower_priority() {
 
 /// Applies log entries to an engine; an unreadable body is logged and skipped (the log only
 /// holds validated messages, so this means a body written by something else).
-pub fn apply_entries(engine: &mut Engine, entries: &[LogEntry]) {
+pub fn apply_entries(engine: &mut Engine, seg: &mut Segmenter, entries: &[LogEntry]) {
     for e in entries {
         match EventFacts::parse(e.position, e.timestamp, &e.source_id, &e.body) {
-            Ok(f) => {
-                engine.apply(&f);
-            }
+            Ok(f) => apply_event(engine, seg, &f, e.received_at),
             Err(err) => {
                 tracing::warn!(position = e.position, error = %err.reason, "skipping an unreadable event");
                 engine.skip_to(e.position);
+                seg.advance(e.received_at);
+            }
+        }
+    }
+}
+
+/// Membership changes taken from the segmenter, waiting for the next commit.
+#[derive(Default)]
+struct AudienceOutput {
+    rows: Vec<AudienceChangeRow>,
+    dropped: Vec<String>,
+    /// The last size stored of each audience.
+    sizes: HashMap<String, usize>,
+}
+
+impl AudienceOutput {
+    fn take_from(&mut self, seg: &mut Segmenter) {
+        let changes = seg.take_changes();
+        if !changes.is_empty() {
+            self.rows.extend(change_rows(changes, wall_micros()));
+        }
+    }
+
+    /// Moves the changes into `batch`, with a size sample of every audience whose size
+    /// changed since the last one.
+    fn into_batch(&mut self, seg: &Segmenter, batch: &mut CommitBatch) {
+        batch.audience_changes = std::mem::take(&mut self.rows);
+        batch.dropped_audiences = std::mem::take(&mut self.dropped);
+        for id in &batch.dropped_audiences {
+            self.sizes.remove(id);
+        }
+        for (a, size) in seg.registry().audiences.iter().zip(seg.sizes()) {
+            if self.sizes.get(&a.id) != Some(&size) {
+                self.sizes.insert(a.id.clone(), size);
+                batch
+                    .audience_sizes
+                    .push((a.id.clone(), seg.now(), size as i64));
             }
         }
     }
@@ -621,6 +765,7 @@ pub fn replay_into(
     store: &dyn Store,
     workspace: &str,
     engine: &mut Engine,
+    seg: &mut Segmenter,
     db: &ProfileDb,
 ) -> Result<(), StoreError> {
     let mut pending = 0;
@@ -629,7 +774,7 @@ pub fn replay_into(
         if entries.is_empty() {
             break;
         }
-        apply_entries(engine, &entries);
+        apply_entries(engine, seg, &entries);
         pending += entries.len();
         if pending >= COMMIT_EVENTS {
             let drained = engine.drain_changes(false);

@@ -5,6 +5,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+use tessera_core::audience::{LangError, Location};
+use tessera_core::segment::RegistryError;
 use tessera_core::MessageError;
 use tessera_store::StoreError;
 
@@ -76,6 +78,61 @@ impl From<StoreError> for ApiError {
                 )
             }
         }
+    }
+}
+
+impl From<LangError> for ApiError {
+    fn from(e: LangError) -> ApiError {
+        ApiError::from(vec![e])
+    }
+}
+
+/// Definition errors: 400 with the first error in `message` and every error, with its line
+/// and column (text) or JSON Pointer (JSON form), in `errors`.
+impl From<Vec<LangError>> for ApiError {
+    fn from(errors: Vec<LangError>) -> ApiError {
+        let first = errors.first().cloned();
+        let list: Vec<Value> = errors
+            .iter()
+            .map(|e| {
+                let mut v = json!({"code": e.code(), "message": e.message()});
+                match e.location() {
+                    Location::Text { line, column } => {
+                        v["line"] = json!(line);
+                        v["column"] = json!(column);
+                    }
+                    Location::Json(pointer) => v["pointer"] = json!(pointer),
+                }
+                v
+            })
+            .collect();
+        let (code, message) = match &first {
+            Some(e) => (e.code(), e.to_string()),
+            None => (
+                "invalid_definition",
+                "the definition is invalid".to_string(),
+            ),
+        };
+        let mut details = serde_json::Map::new();
+        if let Some(Value::Object(f)) = list.first() {
+            for k in ["line", "column", "pointer"] {
+                if let Some(v) = f.get(k) {
+                    details.insert(k.to_string(), v.clone());
+                }
+            }
+        }
+        details.insert("errors".into(), Value::Array(list));
+        ApiError::bad_request(code, message).with_details(details)
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> ApiError {
+        let status = match e {
+            RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
+            RegistryError::Cycle(_) | RegistryError::DuplicateName(_) => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod admin_api;
 pub mod applier;
+pub mod audiences_api;
 pub mod auth;
 pub mod body;
 pub mod bootstrap;
@@ -17,9 +18,11 @@ pub mod metrics;
 mod paging;
 pub mod profiles_api;
 pub mod restore;
+pub mod segments;
 pub mod state;
 pub mod tracking;
 
+use audiences_api::{audiences, computed_traits};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -79,6 +82,45 @@ pub fn router(state: SharedState) -> Router {
             get(identity_api::get_rules).put(identity_api::put_rules),
         )
         .route("/api/v1/identity/rebuild", post(identity_api::rebuild))
+        .route(
+            "/api/v1/computed-traits",
+            get(computed_traits::list).post(computed_traits::create),
+        )
+        .route(
+            "/api/v1/computed-traits/{id}",
+            get(computed_traits::get)
+                .put(computed_traits::update)
+                .delete(computed_traits::delete),
+        )
+        .route(
+            "/api/v1/computed-traits/{id}/versions",
+            get(computed_traits::versions),
+        )
+        .route(
+            "/api/v1/audiences",
+            get(audiences::list).post(audiences::create),
+        )
+        .route("/api/v1/audiences/preview", post(audiences_api::preview))
+        .route(
+            "/api/v1/audiences/{id}",
+            get(audiences::get)
+                .put(audiences::update)
+                .delete(audiences::delete),
+        )
+        .route("/api/v1/audiences/{id}/versions", get(audiences::versions))
+        .route(
+            "/api/v1/audiences/{id}/members",
+            get(audiences_api::members),
+        )
+        .route("/api/v1/audiences/{id}/sizes", get(audiences_api::sizes))
+        .route(
+            "/api/v1/audiences/{id}/events",
+            get(audiences_api::audience_events),
+        )
+        .route(
+            "/api/v1/audience-events",
+            get(audiences_api::all_audience_events),
+        )
         .route("/api/v1/openapi.json", get(openapi));
     let profiles = Router::new()
         .route("/v1/profiles/{ident}", get(profiles_api::get_profile))

@@ -28,6 +28,8 @@ pub struct ProfileQuery {
     limit: Option<usize>,
     cursor: Option<String>,
     other: Option<String>,
+    /// `profile` (default), `computed` or `all`.
+    class: Option<String>,
 }
 
 fn internal(message: &str) -> ApiError {
@@ -208,7 +210,7 @@ pub async fn get_resource(
     let key = resolve(&state, &ident)?;
     let from_memory = matches!(
         (resource.as_str(), &q.as_of),
-        ("traits", None) | ("identifiers", _)
+        ("traits", None) | ("identifiers", _) | ("audiences", _)
     );
     if !from_memory {
         caught_up(&state).await?;
@@ -261,8 +263,31 @@ pub async fn get_resource(
             ))
         }
         "explain" => crate::explain::explain(st, state, key, &ident, q.other.as_deref()).await,
+        "audiences" => crate::audiences_api::profile_audiences(state, key).await,
         other => Err(ApiError::not_found(&format!("profile resource `{other}`"))),
     }
+}
+
+/// A profile's computed traits, current as of the segmenter's clock; with `verbose` each
+/// with its definition's id and version.
+fn computed_traits(state: &WorkspaceState, key: i64, verbose: bool) -> Value {
+    let slot = state.engine.read().expect("engine poisoned").slot_of(key);
+    let seg = state.segments.read().expect("segments poisoned");
+    let Some(slot) = slot else {
+        return json!({});
+    };
+    let values = seg.computed_values(slot);
+    let mut out = Map::new();
+    for c in &seg.registry().computed {
+        let v = values.get(&c.name).cloned().unwrap_or(Value::Null);
+        let v = match verbose {
+            true => json!({"value": v, "computed_trait_id": c.id, "version": c.version,
+                           "as_of": iso(seg.now())}),
+            false => v,
+        };
+        out.insert(c.name.clone(), v);
+    }
+    Value::Object(out)
 }
 
 async fn traits(
@@ -271,6 +296,25 @@ async fn traits(
     q: &ProfileQuery,
 ) -> Result<Json<Value>, ApiError> {
     let verbose = q.verbose.unwrap_or(false);
+    let class = q.class.as_deref().unwrap_or("profile");
+    if !["profile", "computed", "all"].contains(&class) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`class` is `profile`, `computed` or `all`",
+        ));
+    }
+    if class != "profile" && q.as_of.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`as_of` reads profile traits only; computed traits are current",
+        ));
+    }
+    let computed = (class != "profile").then(|| computed_traits(&state, key, verbose));
+    if class == "computed" {
+        return Ok(Json(
+            json!({"id": profile_id(key), "class": "computed", "traits": computed}),
+        ));
+    }
     let traits = match &q.as_of {
         Some(t) => {
             let at = time_param(t, "as_of")?;
@@ -292,6 +336,9 @@ async fn traits(
         }
     };
     let mut out = json!({"id": profile_id(key), "traits": traits});
+    if let Some(c) = computed {
+        out["computed_traits"] = c;
+    }
     if let Some(t) = &q.as_of {
         out["as_of"] = json!(iso(time_param(t, "as_of")?));
     }

@@ -2,7 +2,10 @@
 //! `&dyn Store`; `sqlite_*` tests below run them on the embedded backend, and a new backend adds
 //! one line per check.
 
-use crate::{AppendBatch, AppendOutcome, EventFilter, Source, Store, StoreError, Token, Workspace};
+use crate::{
+    AppendBatch, AppendOutcome, Definition, EventFilter, Source, Store, StoreError, Token,
+    Workspace,
+};
 use std::sync::mpsc;
 use tessera_core::{MessageType, NormalizedEvent};
 
@@ -458,4 +461,89 @@ pub(crate) fn identity_rules_round_trip_per_workspace(store: &dyn Store) {
         "a workspace re-created under the same id starts without rules"
     );
     assert_eq!(store.identity_rules("w2").unwrap().as_deref(), Some(theirs));
+}
+
+fn definition(
+    ws: &str,
+    id: &str,
+    name: &str,
+    version: u32,
+    text: &str,
+    deleted: bool,
+) -> Definition {
+    Definition {
+        workspace_id: ws.into(),
+        id: id.into(),
+        kind: "audience".into(),
+        name: name.into(),
+        version,
+        definition: text.into(),
+        created_at: 10,
+        updated_at: 10 * i64::from(version),
+        deleted,
+    }
+}
+
+pub(crate) fn definitions_keep_every_version_per_workspace(store: &dyn Store) {
+    setup(store);
+    assert!(store.definitions("w1").unwrap().is_empty());
+    store
+        .save_definition(&definition(
+            "w1",
+            "aud_1",
+            "de",
+            1,
+            "country = \"DE\"",
+            false,
+        ))
+        .unwrap();
+    store
+        .save_definition(&definition(
+            "w1",
+            "aud_2",
+            "fr",
+            1,
+            "country = \"FR\"",
+            false,
+        ))
+        .unwrap();
+    store
+        .save_definition(&definition(
+            "w1",
+            "aud_1",
+            "de",
+            2,
+            "country = \"de\"",
+            false,
+        ))
+        .unwrap();
+    let raced = store.save_definition(&definition("w1", "aud_1", "de", 2, "x = 1", false));
+    assert!(matches!(raced, Err(StoreError::Conflict(_))), "{raced:?}");
+    let current = store.definitions("w1").unwrap();
+    assert_eq!(current.len(), 2);
+    assert_eq!(current[0].name, "de");
+    assert_eq!(current[0].version, 2, "the newest version is current");
+    assert_eq!(current[0].definition, "country = \"de\"");
+    assert!(store.definitions("w2").unwrap().is_empty(), "per workspace");
+
+    store
+        .save_definition(&definition(
+            "w1",
+            "aud_2",
+            "fr",
+            2,
+            "country = \"FR\"",
+            true,
+        ))
+        .unwrap();
+    let current = store.definitions("w1").unwrap();
+    assert_eq!(current.len(), 1, "a deletion hides the definition");
+    let versions = store.definition_versions("w1", "aud_2").unwrap();
+    assert_eq!(versions.len(), 2, "and keeps its history");
+    assert!(versions[1].deleted);
+    assert!(store.definition_versions("w1", "nope").unwrap().is_empty());
+
+    assert!(store.delete_workspace("w1").unwrap());
+    workspace(store, "w1");
+    assert!(store.definition_versions("w1", "aud_1").unwrap().is_empty());
 }

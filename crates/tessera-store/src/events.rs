@@ -69,7 +69,7 @@ pub(crate) fn read_log(
 ) -> Result<Vec<LogEntry>, StoreError> {
     // Scans by position (the rowid), so no extra index slows the log writer down.
     let mut st = c.prepare_cached(
-        "SELECT position, source_id, timestamp, body FROM events
+        "SELECT position, source_id, timestamp, received_at, body FROM events
          WHERE position > ?1 AND workspace_id = ?2 ORDER BY position LIMIT ?3",
     )?;
     let rows = st
@@ -78,7 +78,8 @@ pub(crate) fn read_log(
                 position: r.get(0)?,
                 source_id: r.get(1)?,
                 timestamp: r.get(2)?,
-                body: r.get(3)?,
+                received_at: r.get(3)?,
+                body: r.get(4)?,
             })
         })?
         .collect::<Result<_, _>>()?;

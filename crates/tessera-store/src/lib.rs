@@ -6,10 +6,12 @@
 //! transaction and one fsync, and each caller is told the outcome only after that fsync.
 
 mod admin;
+pub mod audience_db;
 mod checkpointer;
 #[cfg(test)]
 mod conformance;
 pub mod dedup;
+mod definitions;
 mod error;
 mod events;
 mod log_writer;
@@ -20,6 +22,7 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use audience_db::AudienceEvent;
 pub use error::StoreError;
 pub use log_writer::{AppendBatch, AppendCallback, AppendOutcome, CommitObserver};
 pub use profile_db::{AbsorbedInfo, ProfileDb, StoredRow, StoredState};
@@ -93,7 +96,27 @@ pub struct LogEntry {
     pub source_id: String,
     /// Event time (skew-corrected), in milliseconds.
     pub timestamp: Millis,
+    /// When the server received it: the clock that moves segmentation windows.
+    pub received_at: Millis,
     pub body: String,
+}
+
+/// One version of a saved computed trait or audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    pub workspace_id: String,
+    pub id: String,
+    /// `computed_trait` or `audience`.
+    pub kind: String,
+    pub name: String,
+    /// 1 for the first version; each update and the deletion add one.
+    pub version: u32,
+    /// The definition in its canonical text form.
+    pub definition: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// Whether this version is the deletion.
+    pub deleted: bool,
 }
 
 /// Size figures of the log, for metrics.
@@ -174,6 +197,17 @@ pub trait Store: Send + Sync + 'static {
         rules: &str,
         now: Millis,
     ) -> Result<(), StoreError>;
+
+    /// Stores a new version of a definition; `Conflict` when that version already exists.
+    fn save_definition(&self, d: &Definition) -> Result<(), StoreError>;
+    /// The current (newest, not deleted) version of every definition of a workspace.
+    fn definitions(&self, workspace_id: &str) -> Result<Vec<Definition>, StoreError>;
+    /// Every version of one definition, oldest first (empty when unknown).
+    fn definition_versions(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<Vec<Definition>, StoreError>;
 
     /// Stops accepting appends, commits everything queued and waits for the writer to finish.
     fn shutdown(&self);

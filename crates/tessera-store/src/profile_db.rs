@@ -18,7 +18,7 @@ use tessera_core::identity::{CommitBatch, HistoryRow, MergeRow};
 
 /// Version of this file's layout. A file of another version is not read: the state is
 /// derived, so it is rebuilt from the log instead.
-const FORMAT: i64 = 2;
+const FORMAT: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -92,8 +92,8 @@ pub struct AbsorbedInfo {
 
 pub struct ProfileDb {
     path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: ReadPool,
+    pub(crate) writer: Mutex<Connection>,
+    pub(crate) readers: ReadPool,
     /// Set when a newer generation replaced this one: its files go when it is dropped.
     retired: AtomicBool,
 }
@@ -201,6 +201,7 @@ impl ProfileDb {
             let mut c = db.writer.lock().expect("profile writer poisoned");
             let tx = c.transaction()?;
             tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(crate::audience_db::SCHEMA)?;
             tx.execute(
                 "INSERT INTO meta (id, position, docs_position, complete) VALUES (1, 0, 0, 0)",
                 [],
@@ -416,6 +417,7 @@ impl ProfileDb {
                     m.ts
                 ])?;
             }
+            crate::audience_db::commit(&tx, b)?;
             tx.prepare_cached("UPDATE meta SET position = max(position, ?1) WHERE id = 1")?
                 .execute([b.position])?;
         }

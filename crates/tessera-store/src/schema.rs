@@ -68,6 +68,21 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
     );
     "#,
+    // 4: computed-trait and audience definitions, every version kept (see definitions.rs).
+    r#"
+    CREATE TABLE definitions (
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        definition TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        deleted INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, id, version)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -2,11 +2,12 @@
 
 use crate::checkpointer;
 use crate::dedup::{self, DedupWindow};
+use crate::definitions;
 use crate::log_writer::{self, Job};
 use crate::pool::ReadPool;
 use crate::{
-    admin, events, schema, AppendBatch, AppendCallback, CommitObserver, EventFilter, LogEntry,
-    LogStats, Source, Store, StoreError, StoredEvent, Token, Workspace,
+    admin, events, schema, AppendBatch, AppendCallback, CommitObserver, Definition, EventFilter,
+    LogEntry, LogStats, Source, Store, StoreError, StoredEvent, Token, Workspace,
 };
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -257,6 +258,20 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<(), StoreError> {
         self.admin(|c| admin::set_identity_rules(c, workspace_id, rules, now))
+    }
+    fn save_definition(&self, d: &Definition) -> Result<(), StoreError> {
+        self.admin(|c| definitions::save(c, d))
+    }
+    fn definitions(&self, workspace_id: &str) -> Result<Vec<Definition>, StoreError> {
+        self.readers.with(|c| definitions::current(c, workspace_id))
+    }
+    fn definition_versions(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<Vec<Definition>, StoreError> {
+        self.readers
+            .with(|c| definitions::versions(c, workspace_id, id))
     }
     fn last_position(&self) -> Result<i64, StoreError> {
         self.readers.with(events::last_position)

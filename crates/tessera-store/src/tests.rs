@@ -41,6 +41,7 @@ sqlite_conformance!(
     read_log_returns_one_workspace_oldest_first,
     events_at_returns_positions_in_the_order_given,
     identity_rules_round_trip_per_workspace,
+    definitions_keep_every_version_per_workspace,
 );
 
 #[test]

@@ -9,8 +9,10 @@ use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use tessera_core::identity::{Engine, IdentityRules};
+use tessera_core::identity::{CommitBatch, Engine, IdentityRules};
+use tessera_core::segment::Segmenter;
 use tessera_server::applier::{replay_into, state_dir};
+use tessera_server::segments::{batch_threads, change_rows, stored_registry, wall_micros};
 use tessera_store::{ProfileDb, SqliteOptions, SqliteStore, Store};
 
 #[derive(Args, Debug)]
@@ -78,13 +80,38 @@ pub fn run(args: ReplayArgs) -> Result<(), String> {
             None => default_rules.clone(),
         };
         let started = Instant::now();
+        // The live state's audience history and memberships carry over into the new
+        // generation; what the replay changes is recorded as `rebuilt` entries and exits.
+        let previous = match &args.out {
+            Some(_) => None,
+            None => {
+                Some(ProfileDb::open_latest(&state_dir(&data_dir), ws).map_err(|e| e.to_string())?)
+            }
+        };
         let db = match &args.out {
             Some(path) => ProfileDb::create(path),
             None => ProfileDb::create_next(&state_dir(&data_dir), ws),
         }
         .map_err(|e| e.to_string())?;
         let mut engine = Engine::new(rules);
-        replay_into(store.as_ref(), ws, &mut engine, &db).map_err(|e| e.to_string())?;
+        let mut seg = Segmenter::new();
+        replay_into(store.as_ref(), ws, &mut engine, &mut seg, &db).map_err(|e| e.to_string())?;
+        let registry = stored_registry(store.as_ref(), ws).map_err(|e| e.to_string())?;
+        seg.init_registry(registry, batch_threads());
+        let before = match &previous {
+            Some(old) => {
+                db.copy_audience_history(old).map_err(|e| e.to_string())?;
+                old.all_memberships().map_err(|e| e.to_string())?
+            }
+            None => Default::default(),
+        };
+        seg.record_rebuild(&before);
+        let batch = CommitBatch {
+            position: engine.position(),
+            audience_changes: change_rows(seg.take_changes(), wall_micros()),
+            ..CommitBatch::default()
+        };
+        db.commit(&batch).map_err(|e| e.to_string())?;
         db.mark_complete().map_err(|e| e.to_string())?;
         let stats = engine.stats();
         println!(

@@ -52,6 +52,31 @@ pub struct CommitBatch {
     pub assignments: Vec<(i64, i64)>,
     pub history: Vec<HistoryRow>,
     pub merges: Vec<MergeRow>,
+    /// Audience entries and exits, in the order they happened (filled by the applier from
+    /// the segmenter).
+    pub audience_changes: Vec<AudienceChangeRow>,
+    /// Size samples (audience id, time, size) of audiences whose size changed.
+    pub audience_sizes: Vec<(String, Millis, i64)>,
+    /// Audiences deleted since the last commit: their memberships go.
+    pub dropped_audiences: Vec<String>,
+}
+
+/// One entry into or exit from an audience, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudienceChangeRow {
+    pub audience: String,
+    pub name: String,
+    pub version: u32,
+    pub profile: i64,
+    pub entered: bool,
+    /// When it happened (the clock of the applier: event receipt or a window edge).
+    pub at: Millis,
+    /// `event`, `merge`, `time`, `backfill`, `definition_updated` or `rebuilt`.
+    pub reason: String,
+    /// The log position of the event behind it, when there was one.
+    pub position: Option<i64>,
+    /// Wall-clock microseconds when the applier recorded it (for latency figures).
+    pub recorded_at_us: i64,
 }
 
 impl CommitBatch {
@@ -62,6 +87,9 @@ impl CommitBatch {
             && self.assignments.is_empty()
             && self.history.is_empty()
             && self.merges.is_empty()
+            && self.audience_changes.is_empty()
+            && self.audience_sizes.is_empty()
+            && self.dropped_audiences.is_empty()
     }
 }
 

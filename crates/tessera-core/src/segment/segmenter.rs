@@ -215,7 +215,10 @@ impl Segmenter {
     /// what it can change for its profile.
     pub fn apply(&mut self, a: Applied<'_>) {
         self.advance(a.received_at);
-        if a.slot as usize >= self.keys.len() || self.keys[a.slot as usize] != a.key {
+        // A new profile is evaluated for everything: audiences true of an empty profile
+        // (`did not perform`, `plan != "pro"`) include it whatever the event touched.
+        let new = a.slot as usize >= self.keys.len() || self.keys[a.slot as usize] != a.key;
+        if new {
             self.register(a.slot, a.key, a.slot);
         }
         for &(s, key) in &a.absorbed {
@@ -231,7 +234,7 @@ impl Segmenter {
         if let Some((name, ts, props)) = a.event {
             self.events.push(a.slot, name, ts, props);
         }
-        let (computed, audiences) = if a.absorbed.is_empty() {
+        let (computed, audiences) = if a.absorbed.is_empty() && !new {
             let changed: Vec<String> = a.traits.iter().map(|(k, _)| k.clone()).collect();
             self.registry.affected(a.event.map(|(n, _, _)| n), &changed)
         } else {
@@ -280,12 +283,22 @@ impl Segmenter {
     }
 
     fn record(&mut self, audience: usize, slot: u32, entered: bool, reason: Reason) {
+        self.record_key(audience, self.keys[slot as usize], entered, reason);
+    }
+
+    pub(super) fn record_key(
+        &mut self,
+        audience: usize,
+        profile: i64,
+        entered: bool,
+        reason: Reason,
+    ) {
         let a = &self.registry.audiences[audience];
         self.changes.push(MembershipChange {
             audience_id: a.id.clone(),
             audience_name: a.name.clone(),
             version: a.version,
-            profile: self.keys[slot as usize],
+            profile,
             entered,
             at: self.now,
             reason,
