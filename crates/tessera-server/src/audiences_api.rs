@@ -486,6 +486,8 @@ pub async fn sizes(
 pub fn audience_event_json(e: &AudienceEvent) -> Value {
     json!({
         "seq": e.seq,
+        // When the applier recorded it (wall clock, microseconds): how far real time lags.
+        "recorded_at_us": e.recorded_at_us,
         "type": "track",
         "event": if e.entered { "Audience Entered" } else { "Audience Exited" },
         "messageId": format!("aud-{}-{}-{}-{}", e.audience, e.profile, e.at, if e.entered { "in" } else { "out" }),
