@@ -114,6 +114,7 @@ impl<'a> CompiledTest<'a> {
         if Column::is_number_code(code) {
             let n = match c.get(row) {
                 super::column::Cell::Int(i) => Number::from(i),
+                super::column::Cell::UInt(u) => Number::from(u),
                 super::column::Cell::Float(f) => match Number::from_f64(f) {
                     Some(n) => n,
                     None => return self.absent,

@@ -16,8 +16,9 @@ const FLOAT: u32 = 2;
 const OBJECT: u32 = 3;
 const FALSE: u32 = 4;
 const TRUE: u32 = 5;
+const UINT: u32 = 6;
 /// Dictionary entries start here.
-const DICT: u32 = 6;
+const DICT: u32 = 7;
 
 /// A value as a column holds it. `Object` is only the marker that an object is there: its
 /// fields live in their own columns (see `table.rs`).
@@ -25,6 +26,8 @@ const DICT: u32 = 6;
 pub enum Cell<'a> {
     Absent,
     Int(i64),
+    /// An integer above `i64::MAX` (JSON integers are exact up to 64 unsigned bits).
+    UInt(u64),
     Float(f64),
     Object,
     Bool(bool),
@@ -39,6 +42,7 @@ impl Cell<'_> {
         match self {
             Cell::Absent => Value::Null,
             Cell::Int(i) => Value::from(i),
+            Cell::UInt(u) => Value::from(u),
             Cell::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
             Cell::Object => Value::Object(Default::default()),
             Cell::Bool(b) => Value::Bool(b),
@@ -142,9 +146,10 @@ impl Column {
             Some(Value::Bool(true)) => TRUE,
             Some(Value::Object(_)) => OBJECT,
             Some(Value::Number(n)) => {
-                let (code, bits) = match n.as_i64() {
-                    Some(i) => (INT, i as u64),
-                    None => (FLOAT, n.as_f64().unwrap_or(0.0).to_bits()),
+                let (code, bits) = match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => (INT, i as u64),
+                    (None, Some(u)) => (UINT, u),
+                    _ => (FLOAT, n.as_f64().unwrap_or(0.0).to_bits()),
                 };
                 if self.nums.is_empty() {
                     self.nums = vec![0; self.codes.len()];
@@ -164,6 +169,7 @@ impl Column {
         match self.codes.get(row).copied().unwrap_or(ABSENT) {
             ABSENT => Cell::Absent,
             INT => Cell::Int(self.nums[row] as i64),
+            UINT => Cell::UInt(self.nums[row]),
             FLOAT => Cell::Float(f64::from_bits(self.nums[row])),
             OBJECT => Cell::Object,
             FALSE => Cell::Bool(false),
@@ -191,7 +197,7 @@ impl Column {
     /// The cell a code stands for, with the number of `row` when the code is a number.
     pub fn cell_of_code(&self, code: u32, row: usize) -> Cell<'_> {
         match code {
-            INT | FLOAT => self.get(row),
+            INT | UINT | FLOAT => self.get(row),
             ABSENT => Cell::Absent,
             OBJECT => Cell::Object,
             FALSE => Cell::Bool(false),
@@ -203,7 +209,7 @@ impl Column {
     /// Whether a code is a number (its value is per row, not per code).
     #[inline]
     pub fn is_number_code(code: u32) -> bool {
-        code == INT || code == FLOAT
+        code == INT || code == UINT || code == FLOAT
     }
 
     /// Approximate heap bytes.
@@ -237,6 +243,7 @@ mod tests {
             json!(false),
             json!(["a", {"b": 1}]),
             json!(i64::MIN),
+            json!(u64::MAX),
         ];
         for (i, v) in values.iter().enumerate() {
             c.set(i * 2, Some(v));

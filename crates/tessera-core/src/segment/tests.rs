@@ -1,9 +1,18 @@
-//! Tests of the segmentation store and evaluators against the reference evaluator.
+//! Tests of the segmentation store and evaluators against the reference evaluator. This file
+//! holds the shared helpers and a first scenario; `harness` feeds streams and checks the
+//! segmenter against the reference, `props` runs random definitions and streams through it,
+//! `edges` holds scenarios of risky edge cases, and `parallel` checks batch evaluation with
+//! enough profiles to be split between threads.
 
 use super::*;
 use crate::audience::{parse_audience, parse_computed};
 use crate::identity::{Engine, EventFacts, IdentityRules};
 use serde_json::{json, Value};
+
+mod edges;
+mod harness;
+mod parallel;
+mod props;
 
 const DAY: i64 = 86_400_000;
 
