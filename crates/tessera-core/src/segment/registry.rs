@@ -224,6 +224,41 @@ impl Registry {
         (computed, audiences)
     }
 
+    /// The event names the definitions read, each with the property paths read of it (the
+    /// aggregated property and every `where` path). Audiences read computed traits' cached
+    /// values, so their events are not included.
+    pub fn event_reads(
+        &self,
+        computed: &[usize],
+        audiences: &[usize],
+    ) -> BTreeMap<String, BTreeSet<Vec<String>>> {
+        let mut out: BTreeMap<String, BTreeSet<Vec<String>>> = BTreeMap::new();
+        let mut add =
+            |event: &str, filter: Option<&Logic<Predicate>>, property: Option<&Vec<String>>| {
+                let paths = out.entry(event.to_string()).or_default();
+                if let Some(p) = property {
+                    paths.insert(p.clone());
+                }
+                if let Some(f) = filter {
+                    visit_leaves(f, &mut |p: &Predicate| {
+                        paths.insert(p.path.clone());
+                    });
+                }
+            };
+        for &c in computed {
+            let d = &self.computed[c].def;
+            add(&d.event, d.filter.as_ref(), d.property.as_ref());
+        }
+        for &a in audiences {
+            visit_conditions(&self.audiences[a].def.root, &mut |c| {
+                if let crate::audience::Condition::Event(e) = c {
+                    add(&e.event, e.filter.as_ref(), None);
+                }
+            });
+        }
+        out
+    }
+
     /// Every event name any definition reads.
     pub fn event_names(&self, computed: &[usize], audiences: &[usize]) -> BTreeSet<String> {
         let mut names: BTreeSet<String> = computed

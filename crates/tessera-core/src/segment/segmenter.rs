@@ -329,14 +329,25 @@ impl Segmenter {
         self.now = self.now.max(now);
     }
 
-    /// The profile's traits and the events of the named partitions, in log order.
+    /// The profile's traits and the events of the named partitions, in log order, with all
+    /// their properties.
     pub fn profile_data(&self, live: u32, names: &BTreeSet<String>) -> ProfileData {
+        self.materialize(live, names.iter().map(|n| (n, None)))
+    }
+
+    /// The profile's traits and events of the given names in log order, each with only the
+    /// property paths given (all properties for `None`).
+    fn materialize<'n>(
+        &self,
+        live: u32,
+        reads: impl Iterator<Item = (&'n String, Option<&'n BTreeSet<Vec<String>>>)>,
+    ) -> ProfileData {
         let mut slots = vec![live];
         if let Some(g) = self.group.get(&live) {
             slots.extend(g);
         }
         let mut events = Vec::new();
-        for name in names {
+        for (name, paths) in reads {
             let Some(part) = self.events.partition(name) else {
                 continue;
             };
@@ -345,7 +356,10 @@ impl Segmenter {
             events.extend(rows.into_iter().map(|r| EventRecord {
                 name: name.clone(),
                 timestamp_ms: part.ts[r],
-                properties: Value::Object(part.props.row_object(r)),
+                properties: Value::Object(match paths {
+                    Some(p) => part.props.project(r, p),
+                    None => part.props.row_object(r),
+                }),
             }));
         }
         ProfileData {
@@ -357,8 +371,8 @@ impl Segmenter {
     /// Evaluates computed traits and audiences (registry indices; audiences in registry
     /// order) for one live profile, records membership changes and schedules its next timer.
     fn evaluate(&mut self, live: u32, computed: &[usize], audiences: &[usize], reason: Reason) {
-        let names = self.registry.event_names(computed, audiences);
-        let data = self.profile_data(live, &names);
+        let reads = self.registry.event_reads(computed, audiences);
+        let data = self.materialize(live, reads.iter().map(|(n, p)| (n, Some(p))));
         for &c in computed {
             let def = &self.registry.computed[c].def;
             let v = evaluate_computed(def, &data, self.now);
@@ -454,7 +468,7 @@ impl Segmenter {
         self.computed = computed;
         for (i, c) in self.registry.computed.clone().iter().enumerate() {
             if changed_computed.contains(&c.name) {
-                self.backfill_computed(i);
+                self.backfill_computed(i, threads);
             }
         }
         self.members = vec![Bitset::default(); self.registry.audiences.len()];
@@ -494,7 +508,7 @@ impl Segmenter {
     /// rebuild swapped in re-derived profiles).
     pub fn recompute(&mut self, reason: Option<Reason>, threads: usize) {
         for i in 0..self.registry.computed.len() {
-            self.backfill_computed(i);
+            self.backfill_computed(i, threads);
         }
         for i in 0..self.registry.audiences.len() {
             let def = self.registry.audiences[i].def.clone();
@@ -521,24 +535,45 @@ impl Segmenter {
         }
     }
 
-    /// Computes a computed trait for every profile that has events of its name.
-    fn backfill_computed(&mut self, i: usize) {
-        let def = self.registry.computed[i].def.clone();
-        let mut values = HashMap::new();
-        if let Some(part) = self.events.partition(&def.event) {
-            let mut lives: Vec<u32> = part.slot.iter().map(|&s| self.live_of_slot(s)).collect();
-            lives.sort_unstable();
-            lives.dedup();
-            let names = BTreeSet::from([def.event.clone()]);
-            for live in lives {
-                let data = self.profile_data(live, &names);
-                let v = evaluate_computed(&def, &data, self.now);
-                if v != default_value(def.aggregate) {
-                    values.insert(live, v);
-                }
-            }
-        }
-        self.computed[i] = values;
+    /// Computes a computed trait for every profile that has events of its name, on `threads`
+    /// threads.
+    fn backfill_computed(&mut self, i: usize, threads: usize) {
+        let def = &self.registry.computed[i].def;
+        let Some(part) = self.events.partition(&def.event) else {
+            self.computed[i] = HashMap::new();
+            return;
+        };
+        let mut lives: Vec<u32> = part.slot.iter().map(|&s| self.live_of_slot(s)).collect();
+        lives.sort_unstable();
+        lives.dedup();
+        let reads = self.registry.event_reads(&[i], &[]);
+        let this = &*self;
+        let compute = |chunk: &[u32]| -> Vec<(u32, Value)> {
+            chunk
+                .iter()
+                .filter_map(|&live| {
+                    let data = this.materialize(live, reads.iter().map(|(n, p)| (n, Some(p))));
+                    let v = evaluate_computed(def, &data, this.now);
+                    (v != default_value(def.aggregate)).then_some((live, v))
+                })
+                .collect()
+        };
+        let per = lives.len().div_ceil(threads.max(1)).max(1);
+        let parts: Vec<Vec<(u32, Value)>> = if threads <= 1 || lives.len() < 4096 {
+            vec![compute(&lives)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = lives
+                    .chunks(per)
+                    .map(|c| s.spawn(move || compute(c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("a backfill thread panicked"))
+                    .collect()
+            })
+        };
+        self.computed[i] = parts.into_iter().flatten().collect();
     }
 
     /// Schedules the next timer of every profile that has time-dependent definitions.

@@ -142,6 +142,27 @@ impl Table {
         out
     }
 
+    /// Only the fields at `paths` of `row`, nested as in the row (an object field comes with
+    /// all its fields). Tests that read only these paths see the same values as on the whole
+    /// row.
+    pub fn project<'p>(
+        &self,
+        row: usize,
+        paths: impl IntoIterator<Item = &'p Vec<String>>,
+    ) -> Map<String, Value> {
+        let mut out = Map::new();
+        for path in paths {
+            let Some(&col) = self.by_path.get(path) else {
+                continue;
+            };
+            let Some(value) = self.value_of(row, col) else {
+                continue;
+            };
+            insert_at(&mut out, path, value);
+        }
+        out
+    }
+
     /// The top-level field `key` of `row`, objects rebuilt from their columns.
     pub fn field(&self, row: usize, key: &str) -> Option<Value> {
         let c = *self.by_path.get(&[key.to_owned()][..])?;
@@ -175,6 +196,25 @@ impl Table {
     }
 }
 
+/// Puts `value` at `path` inside `map`, creating objects on the way. A parent that is already
+/// there whole (projected as an object) already holds the field.
+fn insert_at(map: &mut Map<String, Value>, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            map.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let parent = map
+                .entry(first.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(m) = parent {
+                insert_at(m, rest, value);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +234,23 @@ mod tests {
         assert_eq!(t.get(3, &path("address.geo.lat")), Cell::Float(52.5));
         assert_eq!(Value::Object(t.row_object(3)), obj);
         assert!(t.row_object(0).is_empty());
+    }
+
+    #[test]
+    fn projections_keep_only_the_paths_asked() {
+        let mut t = Table::default();
+        let obj = json!({"plan": "pro", "address": {"city": "Berlin", "zip": "10115"}, "n": 1});
+        t.write_object(0, obj.as_object().unwrap());
+        let paths = [path("address.city"), path("n"), path("missing.x")];
+        assert_eq!(
+            Value::Object(t.project(0, &paths)),
+            json!({"address": {"city": "Berlin"}, "n": 1})
+        );
+        let paths = [path("address"), path("address.city")];
+        assert_eq!(
+            Value::Object(t.project(0, &paths)),
+            json!({"address": {"city": "Berlin", "zip": "10115"}})
+        );
     }
 
     #[test]
