@@ -454,11 +454,24 @@ impl Worker {
                     Command::Rebuild(rules, reply) => {
                         self.commit(&mut pending, &writer, false, &mut audience);
                         let outcome = self.rebuild(rules).map_err(|e| e.to_string());
-                        if let Err(e) = &outcome {
-                            tracing::error!(workspace = %ws, error = %e, "rebuild failed");
+                        match outcome {
+                            Err(e) => {
+                                tracing::error!(workspace = %ws, error = %e, "rebuild failed");
+                                let _ = reply.send(Err(e));
+                            }
+                            Ok(()) => {
+                                // Answered once what the rebuild changed is in the state file.
+                                audience.take_from(&mut self.write_segments());
+                                self.commit_then(
+                                    &mut pending,
+                                    &writer,
+                                    true,
+                                    &mut audience,
+                                    Some(reply),
+                                );
+                                docs.started();
+                            }
                         }
-                        audience.take_from(&mut self.write_segments());
-                        let _ = reply.send(outcome);
                     }
                     Command::SetDefinitions(registry, reply) => {
                         let started = Instant::now();
@@ -478,8 +491,11 @@ impl Worker {
                             audience.take_from(&mut seg);
                         }
                         tracing::info!(workspace = %ws, took_ms = started.elapsed().as_millis() as u64, "definitions applied");
-                        // Answered once the changes are in the state file.
-                        self.commit_then(&mut pending, &writer, false, &mut audience, Some(reply));
+                        // Answered once the changes are in the state file. With documents: a
+                        // restart must not re-derive events from before this change under the
+                        // new definitions (that would record entries that never happened).
+                        self.commit_then(&mut pending, &writer, true, &mut audience, Some(reply));
+                        docs.started();
                     }
                 }
             }
@@ -590,7 +606,7 @@ impl Worker {
     ) {
         let drained = self.write_engine().drain_changes(with_docs);
         let mut batch = self.read_engine().batch_of(drained);
-        audience.into_batch(
+        audience.drain_into(
             &self.state.segments.read().expect("segments poisoned"),
             &mut batch,
         );
@@ -743,7 +759,7 @@ impl AudienceOutput {
 
     /// Moves the changes into `batch`, with a size sample of every audience whose size
     /// changed since the last one.
-    fn into_batch(&mut self, seg: &Segmenter, batch: &mut CommitBatch) {
+    fn drain_into(&mut self, seg: &Segmenter, batch: &mut CommitBatch) {
         batch.audience_changes = std::mem::take(&mut self.rows);
         batch.dropped_audiences = std::mem::take(&mut self.dropped);
         for id in &batch.dropped_audiences {

@@ -187,6 +187,32 @@ async fn store_and_apply(
     caught_up(state).await
 }
 
+/// Refuses to remove or rename a computed trait or audience that another audience reads (its
+/// name would then mean a profile trait, or nothing): 409 `in_use`. `doing` says what was
+/// asked ("deleted", "renamed").
+fn ensure_unused(defs: &[Definition], old: &Definition, doing: &str) -> Result<(), ApiError> {
+    let registry = registry_from(defs)?;
+    let user = registry.audiences.iter().enumerate().find(|(i, a)| {
+        let deps = registry.deps(*i);
+        a.id != old.id
+            && match old.kind.as_str() {
+                KIND_COMPUTED => deps.computed_traits.contains(&old.name),
+                _ => deps.audiences.contains(&old.name),
+            }
+    });
+    match user {
+        Some((_, a)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "in_use",
+            format!(
+                "\"{}\" cannot be {doing}: audience \"{}\" uses it",
+                old.name, a.name
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The current version of a definition of this kind.
 fn current(st: &SharedState, ws: &str, kind: Kind, id: &str) -> Result<Definition, ApiError> {
     st.store
@@ -294,6 +320,9 @@ pub async fn update(
     let b = read_body(kind, &body, false)?;
     let _serial = st.appliers.definitions_update.lock().await;
     let old = current(&st, &state.workspace, kind, &id)?;
+    if b.name.as_ref().is_some_and(|n| *n != old.name) {
+        ensure_unused(&st.store.definitions(&state.workspace)?, &old, "renamed")?;
+    }
     let d = Definition {
         name: b.name.unwrap_or_else(|| old.name.clone()),
         definition: b.definition.unwrap_or_else(|| old.definition.clone()),
@@ -317,6 +346,7 @@ pub async fn delete(
     let state = readable_state(&st, &headers, q.workspace.as_deref(), true)?;
     let _serial = st.appliers.definitions_update.lock().await;
     let old = current(&st, &state.workspace, kind, &id)?;
+    ensure_unused(&st.store.definitions(&state.workspace)?, &old, "deleted")?;
     let name = old.name.clone();
     let d = Definition {
         version: old.version + 1,

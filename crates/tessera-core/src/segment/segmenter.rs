@@ -454,7 +454,8 @@ impl Segmenter {
         let mut changed_computed = BTreeSet::new();
         let mut computed = Vec::new();
         for c in &registry.computed {
-            match old.computed_by_name(&c.name) {
+            // By id: a renamed computed trait keeps its values.
+            match old.computed.iter().position(|x| x.id == c.id) {
                 Some(i) if old.computed[i].def == c.def => {
                     computed.push(std::mem::take(&mut old_computed[i]))
                 }
@@ -476,9 +477,8 @@ impl Segmenter {
         for i in 0..self.registry.audiences.len() {
             let a = self.registry.audiences[i].clone();
             let d = self.registry.deps(i).clone();
-            let previous = old
-                .audience_by_name(&a.name)
-                .filter(|&j| old.audiences[j].id == a.id);
+            // By id: a renamed audience keeps its members and announces nothing.
+            let previous = old.audiences.iter().position(|x| x.id == a.id);
             let same = previous.is_some_and(|j| old.audiences[j].def == a.def)
                 && !d
                     .computed_traits

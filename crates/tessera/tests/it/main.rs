@@ -2,6 +2,7 @@
 //! `tessera` binary and talks HTTP to it (or runs its CLI), as users and SDKs do.
 
 mod admin;
+mod audiences;
 mod crash;
 mod debugger;
 mod hostile;
