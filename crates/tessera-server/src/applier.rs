@@ -398,10 +398,20 @@ impl Appliers {
                     let e = state.engine.read().expect("engine poisoned");
                     (e.position(), e.live_profiles())
                 };
+                let seg = state.segments.read().expect("segments poisoned");
                 ApplierFigures {
                     workspace: state.workspace.clone(),
                     position: applied.max(state.scanned.load(Ordering::SeqCst)),
                     profiles,
+                    segment_events: seg.events().rows(),
+                    segment_bytes: seg.heap_bytes(),
+                    audience_sizes: seg
+                        .registry()
+                        .audiences
+                        .iter()
+                        .map(|a| a.id.clone())
+                        .zip(seg.sizes())
+                        .collect(),
                 }
             })
             .collect();
@@ -417,6 +427,11 @@ pub struct ApplierFigures {
     /// The log position up to which every event was applied or skipped.
     pub position: i64,
     pub profiles: usize,
+    /// Events held by segmentation, and the estimated bytes of its hot state.
+    pub segment_events: usize,
+    pub segment_bytes: usize,
+    /// (audience id, members).
+    pub audience_sizes: Vec<(String, usize)>,
 }
 
 struct Worker {

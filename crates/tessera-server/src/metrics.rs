@@ -183,6 +183,32 @@ impl Metrics {
                 f.workspace, f.profiles
             );
         }
+        o.push_str("# HELP tessera_segment_events Events held by segmentation (named events of profiles).\n# TYPE tessera_segment_events gauge\n");
+        for f in figures {
+            let _ = writeln!(
+                o,
+                "tessera_segment_events{{workspace=\"{}\"}} {}",
+                f.workspace, f.segment_events
+            );
+        }
+        o.push_str("# HELP tessera_segment_memory_bytes Estimated memory of segmentation's hot state.\n# TYPE tessera_segment_memory_bytes gauge\n");
+        for f in figures {
+            let _ = writeln!(
+                o,
+                "tessera_segment_memory_bytes{{workspace=\"{}\"}} {}",
+                f.workspace, f.segment_bytes
+            );
+        }
+        o.push_str("# HELP tessera_audience_members Members of each audience.\n# TYPE tessera_audience_members gauge\n");
+        for f in figures {
+            for (audience, n) in &f.audience_sizes {
+                let _ = writeln!(
+                    o,
+                    "tessera_audience_members{{workspace=\"{}\",audience=\"{audience}\"}} {n}",
+                    f.workspace
+                );
+            }
+        }
     }
 }
 
