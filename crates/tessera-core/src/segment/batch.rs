@@ -14,9 +14,9 @@ use super::registry::Registry;
 use super::segmenter::default_value;
 use super::table::Table;
 use super::timers::Earliest;
-use crate::audience::reference::{resolve, test_value};
+use crate::audience::reference::{compare_numbers, resolve, test_value};
 use crate::audience::{
-    Audience, Condition, EventCond, Expr, Logic, Predicate, PropExpr, Test, Window,
+    Audience, CmpOp, Condition, EventCond, Expr, Literal, Logic, Predicate, PropExpr, Test, Window,
 };
 use crate::time::{parse_iso8601, Millis};
 use hashbrown::HashMap;
@@ -41,31 +41,44 @@ const PARALLEL_MIN: usize = 1 << 16;
 
 /// The live profiles (slots) in the audience.
 pub fn evaluate(v: &BatchView<'_>, audience: &Audience, threads: usize) -> Bitset {
-    eval_expr(v, &audience.root, threads.max(1)).and(v.live)
+    eval_expr(v, &audience.root, threads.max(1), v.live)
 }
 
-fn eval_expr(v: &BatchView<'_>, e: &Expr, threads: usize) -> Bitset {
+/// The slots of `within` (live ones) for which `e` holds. Each term of an AND is evaluated
+/// only for the slots the terms before it left, and each term of an OR only for those not yet
+/// in, so a selective first condition makes the rest cheap.
+fn eval_expr(v: &BatchView<'_>, e: &Expr, threads: usize, within: &Bitset) -> Bitset {
     match e {
         Logic::And(terms) => {
-            let mut acc = eval_expr(v, &terms[0], threads);
+            let mut acc = eval_expr(v, &terms[0], threads, within);
             for t in &terms[1..] {
-                if acc.count() == 0 {
+                if acc.is_empty() {
                     break;
                 }
-                acc = acc.and(&eval_expr(v, t, threads));
+                acc = eval_expr(v, t, threads, &acc);
             }
             acc
         }
-        Logic::Or(terms) => terms.iter().fold(Bitset::default(), |acc, t| {
-            acc.or(&eval_expr(v, t, threads))
-        }),
-        Logic::Not(inner) => eval_expr(v, inner, threads).complement_in(v.live),
-        Logic::Leaf(Condition::Trait(p)) => trait_condition(v, p, threads),
-        Logic::Leaf(Condition::Event(e)) => event_condition(v, e, threads),
+        Logic::Or(terms) => {
+            let mut acc = Bitset::default();
+            let mut rest = within.clone();
+            for t in terms {
+                if rest.is_empty() {
+                    break;
+                }
+                let hit = eval_expr(v, t, threads, &rest);
+                rest = hit.complement_in(&rest);
+                acc = acc.or(&hit);
+            }
+            acc
+        }
+        Logic::Not(inner) => eval_expr(v, inner, threads, within).complement_in(within),
+        Logic::Leaf(Condition::Trait(p)) => trait_condition(v, p, threads, within),
+        Logic::Leaf(Condition::Event(e)) => event_condition(v, e, threads, within),
         Logic::Leaf(Condition::InAudience(a)) => v
             .registry
             .audience_by_name(&a.name)
-            .map(|i| v.members[i].clone())
+            .map(|i| v.members[i].clone().and(within))
             .unwrap_or_default(),
     }
 }
@@ -121,19 +134,31 @@ impl<'a> CompiledTest<'a> {
                 },
                 _ => return self.absent,
             };
+            // Comparisons with a number, the common case, skip building a JSON value.
+            if let Test::Compare(op, Literal::Number(lit)) = self.test {
+                let ord = compare_numbers(&n, lit);
+                return match op {
+                    CmpOp::Eq => ord.is_eq(),
+                    CmpOp::Ne => !ord.is_eq(),
+                    CmpOp::Gt => ord.is_gt(),
+                    CmpOp::Ge => ord.is_ge(),
+                    CmpOp::Lt => ord.is_lt(),
+                    CmpOp::Le => ord.is_le(),
+                };
+            }
             return test_value(Some(&Value::Number(n)), self.test, self.now);
         }
         self.by_code[code as usize]
     }
 }
 
-fn trait_condition(v: &BatchView<'_>, p: &Predicate, threads: usize) -> Bitset {
+fn trait_condition(v: &BatchView<'_>, p: &Predicate, threads: usize, within: &Bitset) -> Bitset {
     let (first, rest) = p.path.split_first().expect("paths are never empty");
     if let Some(i) = v.registry.computed_by_name(first) {
         let default = default_value(v.registry.computed[i].def.aggregate);
         let passes = |value: &Value| test_value(resolve(value, rest), &p.test, v.now);
         return if passes(&default) {
-            let mut out = v.live.clone();
+            let mut out = within.clone();
             for (&slot, value) in &v.computed[i] {
                 if !passes(value) {
                     out.set(slot, false);
@@ -143,7 +168,7 @@ fn trait_condition(v: &BatchView<'_>, p: &Predicate, threads: usize) -> Bitset {
         } else {
             let mut out = Bitset::default();
             for (&slot, value) in &v.computed[i] {
-                if passes(value) {
+                if within.contains(slot) && passes(value) {
                     out.set(slot, true);
                 }
             }
@@ -151,10 +176,10 @@ fn trait_condition(v: &BatchView<'_>, p: &Predicate, threads: usize) -> Bitset {
         };
     }
     let t = CompiledTest::new(v.traits.column(&p.path), &p.test, v.now);
-    let words = v.live.words().len();
+    let words = within.words().len();
     parallel_words(words, threads, |w| {
         let mut bits = 0u64;
-        let live = v.live.words()[w];
+        let live = within.words()[w];
         if live == 0 {
             return 0;
         }
@@ -254,18 +279,20 @@ fn matching_rows(
     });
 }
 
-fn event_condition(v: &BatchView<'_>, e: &EventCond, threads: usize) -> Bitset {
+fn event_condition(v: &BatchView<'_>, e: &EventCond, threads: usize, within: &Bitset) -> Bitset {
     let slots = v.live_of.len();
     let counts: Vec<AtomicU32> = (0..slots).map(|_| AtomicU32::new(0)).collect();
     if let Some(part) = v.events.partition(&e.event) {
         matching_rows(part, e.filter.as_ref(), e.window, v.now, threads, |r| {
             let live = v.live_of[part.slot[r] as usize];
-            counts[live as usize].fetch_add(1, Ordering::Relaxed);
+            if within.contains(live) {
+                counts[live as usize].fetch_add(1, Ordering::Relaxed);
+            }
         });
     }
-    let words = v.live.words().len();
+    let words = within.words().len();
     parallel_words(words, threads, |w| {
-        let live = v.live.words()[w];
+        let live = within.words()[w];
         let mut bits = 0u64;
         for b in 0..64 {
             let slot = w * 64 + b;
