@@ -7,6 +7,7 @@ mod doc;
 mod engine;
 mod facts;
 pub mod rules;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 mod trace;

@@ -34,6 +34,9 @@ pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
 /// history: at least this far apart, and four times as long apart as writing them last took.
 /// A restart re-derives what came after them from the log.
 pub const DOCS_EVERY: Duration = Duration::from_secs(10);
+/// Documents rendered per turn of the applier loop while a snapshot is in progress: a few
+/// milliseconds of work, so events keep flowing.
+const DOCS_PER_TURN: usize = 2000;
 
 /// The cadence of commits (see [`Cadence`]); the writer thread works while the applier applies,
 /// so twice the last commit's time keeps it from falling behind.
@@ -88,6 +91,8 @@ pub struct WorkspaceState {
     /// How long the last commit without and with documents took, in milliseconds.
     commit_took_ms: AtomicI64,
     docs_took_ms: AtomicI64,
+    /// Batches handed to the state writer and not yet written.
+    writer_queue: AtomicI64,
 }
 
 impl WorkspaceState {
@@ -211,6 +216,7 @@ impl Appliers {
             scanned: AtomicI64::new(position),
             commit_took_ms: AtomicI64::new(0),
             docs_took_ms: AtomicI64::new(0),
+            writer_queue: AtomicI64::new(0),
             engine: RwLock::new(engine),
             segments: RwLock::new(segments),
             db: RwLock::new(Arc::new(db)),
@@ -557,18 +563,26 @@ impl Worker {
             pending += audience.rows.len();
             commits.took(self.state.took(&self.state.commit_took_ms));
             docs.took(self.state.took(&self.state.docs_took_ms));
-            if pending > 0 && (pending >= COMMIT_EVENTS || commits.due()) {
-                let with_docs = docs.due();
-                self.commit(&mut pending, &writer, with_docs, &mut audience);
+            // Documents are rendered a slice at a time between events (see the engine's
+            // snapshots), so writing them never stops the applier for long.
+            if docs.due() && self.write_engine().start_docs() {
+                docs.started();
+            }
+            let rendering = self.read_engine().docs_in_progress();
+            let docs_ready = rendering && self.write_engine().render_docs(DOCS_PER_TURN);
+            // While the writer is still busy with the last batch, changes keep accumulating
+            // in the engine and go in the next, larger batch: the applier never waits for it.
+            let writer_free = self.state.writer_queue.load(Ordering::SeqCst) == 0;
+            if writer_free
+                && (docs_ready || (pending > 0 && (pending >= COMMIT_EVENTS || commits.due())))
+            {
+                self.commit(&mut pending, &writer, false, &mut audience);
                 commits.started();
-                if with_docs {
-                    docs.started();
-                }
             }
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            if entries.len() < READ_CHUNK {
+            if entries.len() < READ_CHUNK && !(rendering && !docs_ready) {
                 // Idle: wake for new events, or when what is pending is due for its commit.
                 let due = if pending > 0 {
                     commits.remaining()
@@ -626,7 +640,7 @@ impl Worker {
             &mut batch,
         );
         *pending = 0;
-        if !with_docs
+        if !batch.documents
             && batch.is_empty()
             && batch.position <= self.state.committed.load(Ordering::SeqCst)
         {
@@ -635,6 +649,7 @@ impl Worker {
             }
             return;
         }
+        self.state.writer_queue.fetch_add(1, Ordering::SeqCst);
         if writer.send((self.state.db(), batch, reply)).is_err() {
             tracing::error!(workspace = %self.state.workspace, "the state writer stopped");
         }
@@ -684,6 +699,7 @@ fn write_batches(state: &WorkspaceState, batches: Receiver<WriterJob>) {
     let mut broken = false;
     for (db, batch, reply) in batches {
         if broken {
+            state.writer_queue.fetch_sub(1, Ordering::SeqCst);
             if let Some(r) = reply {
                 let _ = r.send(Err("state writes stopped after an error".into()));
             }
@@ -719,6 +735,7 @@ fn write_batches(state: &WorkspaceState, batches: Receiver<WriterJob>) {
         if !broken && Arc::ptr_eq(&db, &current) {
             state.committed.store(batch.position, Ordering::SeqCst);
         }
+        state.writer_queue.fetch_sub(1, Ordering::SeqCst);
         if let Some(r) = reply {
             let _ = r.send(match broken {
                 false => Ok(()),

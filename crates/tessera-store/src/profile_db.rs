@@ -360,6 +360,10 @@ impl ProfileDb {
                 .execute(params![a.profile, a.survivor, a.live, a.position])?;
             }
             if b.documents {
+                let docs_position = match b.docs_position {
+                    0 => b.position,
+                    p => p,
+                };
                 let mut st = tx
                     .prepare_cached("INSERT OR REPLACE INTO profiles (key, doc) VALUES (?1, ?2)")?;
                 for (key, doc) in &b.profiles {
@@ -374,12 +378,12 @@ impl ProfileDb {
                     "DELETE FROM profiles WHERE key IN
                      (SELECT profile FROM absorbed WHERE position <= ?1)",
                 )?
-                .execute([b.position])?;
+                .execute([docs_position])?;
                 tx.prepare_cached(
                     "UPDATE meta SET docs_position = max(docs_position, ?1),
                      rules = coalesce(?2, rules) WHERE id = 1",
                 )?
-                .execute(params![b.position, b.rules])?;
+                .execute(params![docs_position, b.rules])?;
             }
             let mut st = tx.prepare_cached(
                 "INSERT OR IGNORE INTO timeline (profile, position) VALUES (?1, ?2)",

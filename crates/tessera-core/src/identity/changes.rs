@@ -37,9 +37,12 @@ pub(super) struct MergeChange {
 pub struct CommitBatch {
     /// The last log position the batch reflects.
     pub position: i64,
-    /// Whether `profiles` and `accounts` hold every document changed up to `position` (else
-    /// they are empty and the documents come in a later batch).
+    /// Whether `profiles` and `accounts` hold every document changed up to `docs_position`
+    /// (else they are empty and the documents come in a later batch).
     pub documents: bool,
+    /// With documents: the log position they reflect, when earlier than `position` (a
+    /// snapshot rendered while events kept being applied); 0 means `position`.
+    pub docs_position: i64,
     /// With documents: the identity rules (JSON) that events after `position` are applied
     /// under, so a restart re-derives them exactly as they were derived.
     pub rules: Option<String>,
@@ -129,6 +132,9 @@ pub struct DrainedChanges {
     changes: Changes,
     position: i64,
     with_docs: bool,
+    /// Documents already rendered: a completed snapshot (without `with_docs`), or what an
+    /// abandoned one had rendered (with it; later documents of the same profiles win).
+    rendered: Option<super::snapshot::DocSnapshot>,
 }
 
 impl Engine {
@@ -146,6 +152,19 @@ impl Engine {
     /// left for a later batch: documents are rewritten whole, so writing them less often than
     /// timelines and history saves most of the writing.
     pub fn drain_changes(&mut self, with_docs: bool) -> DrainedChanges {
+        let mut rendered = None;
+        if with_docs {
+            // Documents as of now replace a snapshot in progress: what it has not rendered
+            // yet has not changed since, so it joins the documents rendered now.
+            if let Some(mut snap) = self.snapshot.take() {
+                let (profiles, accounts) = snap.take_pending();
+                self.changes.dirty_profiles.extend(profiles);
+                self.changes.dirty_accounts.extend(accounts);
+                rendered = Some(snap);
+            }
+        } else if self.snapshot.as_ref().is_some_and(|s| s.is_complete()) {
+            rendered = self.snapshot.take();
+        }
         let mut changes = std::mem::take(&mut self.changes);
         if !with_docs {
             self.changes.dirty_profiles = std::mem::take(&mut changes.dirty_profiles);
@@ -161,6 +180,7 @@ impl Engine {
             changes,
             position: self.position,
             with_docs,
+            rendered,
         }
     }
 
@@ -171,6 +191,7 @@ impl Engine {
             changes: ch,
             position,
             with_docs,
+            rendered,
         } = drained;
         let key_of = |e: &Engine, slot: u32| e.profiles[e.live(slot) as usize].key;
         let mut batch = CommitBatch {
@@ -179,6 +200,15 @@ impl Engine {
             rules: with_docs.then(|| self.rules.to_json().to_string()),
             ..CommitBatch::default()
         };
+        if let Some(snap) = rendered {
+            if !with_docs {
+                batch.documents = true;
+                batch.docs_position = snap.position;
+                batch.rules = Some(snap.rules);
+            }
+            batch.profiles = snap.profiles;
+            batch.accounts = snap.accounts;
+        }
         for m in &ch.merges {
             for &a in &m.absorbed {
                 batch.absorbed.push(AbsorbedRow {

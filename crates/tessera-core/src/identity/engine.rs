@@ -126,6 +126,8 @@ pub struct Engine {
     scratch: Vec<u32>,
     /// How many profiles are live (kept as events apply, for metrics).
     pub(super) live_count: usize,
+    /// Documents being written as of an earlier position (see `snapshot.rs`).
+    pub(super) snapshot: Option<super::snapshot::DocSnapshot>,
 }
 
 impl Engine {
@@ -147,6 +149,7 @@ impl Engine {
             changes: Changes::default(),
             scratch: Vec::new(),
             live_count: 0,
+            snapshot: None,
         };
         e.set_rules(rules);
         e
@@ -366,6 +369,16 @@ impl Engine {
             if self.violates(&matched, &cands, &found, ts) {
                 cands.pop();
                 continue;
+            }
+            if self.snapshot.is_some() {
+                // Copy-on-write: documents waiting in a snapshot show the profile before this
+                // event (and its accounts, whose documents list members).
+                for &s in &matched {
+                    self.preserve(s);
+                    for a in self.profiles[s as usize].accounts.clone() {
+                        self.preserve_account(a);
+                    }
+                }
             }
             let slot = match matched.len() {
                 0 => self.create_profile(f),
@@ -606,6 +619,7 @@ impl Engine {
                 a
             }
         };
+        self.preserve_account(acc);
         let account = &mut self.accounts[acc as usize];
         for (k, raw) in &f.traits {
             let key = self.strings.id(k);

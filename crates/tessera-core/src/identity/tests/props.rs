@@ -427,4 +427,56 @@ proptest! {
         assert_consistent(&h.engine);
         assert_restores(&h);
     }
+
+    /// (f) Documents rendered a slice at a time while later events keep changing profiles
+    /// (copy-on-write) are exactly the documents of the moment the snapshot started.
+    #[test]
+    fn snapshots_show_profiles_as_they_were(
+        (r, events) in stream(),
+        k in 0usize..40,
+        budgets in prop::collection::vec(0usize..4, 40),
+    ) {
+        let rules = rules(r);
+        let k = k % (events.len() + 1);
+        // The reference: every document changed up to k, rendered at k.
+        let mut reference = Harness::new(rules.clone());
+        for ev in &events[..k] {
+            reference.send(ev.ts(), &ev.body());
+        }
+        let expected = reference.engine.take_changes();
+        let mut h = Harness::new(rules.clone());
+        for ev in &events[..k] {
+            h.send(ev.ts(), &ev.body());
+        }
+        prop_assert!(h.engine.start_docs());
+        prop_assert!(!h.engine.start_docs(), "one snapshot at a time");
+        for (i, ev) in events[k..].iter().enumerate() {
+            h.engine.render_docs(budgets[i]);
+            h.send(ev.ts(), &ev.body());
+        }
+        prop_assert!(h.engine.render_docs(usize::MAX));
+        let drained = h.engine.drain_changes(false);
+        let batch = h.engine.batch_of(drained);
+        prop_assert!(batch.documents);
+        if k > 0 {
+            prop_assert_eq!(batch.docs_position, k as i64);
+        }
+        let as_map = |v: &[(i64, String)]| v.iter().cloned().collect::<BTreeMap<_, _>>();
+        prop_assert_eq!(as_map(&batch.profiles), as_map(&expected.profiles));
+        prop_assert_eq!(as_map(&batch.accounts), as_map(&expected.accounts));
+        // What changed after the snapshot is still marked for the next documents.
+        let rest = h.engine.take_changes();
+        let mut straight = Harness::new(rules.clone());
+        for ev in &events {
+            straight.send(ev.ts(), &ev.body());
+        }
+        let mut all = as_map(&batch.profiles);
+        all.extend(as_map(&rest.profiles));
+        for a in rest.absorbed.iter().chain(batch.absorbed.iter()) {
+            all.remove(&a.profile);
+        }
+        let merged_away: BTreeSet<i64> = straight.engine.take_changes().absorbed.iter().map(|a| a.profile).collect();
+        all.retain(|key, _| !merged_away.contains(key));
+        prop_assert_eq!(all, live_docs(&straight.engine));
+    }
 }
