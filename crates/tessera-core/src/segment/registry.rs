@@ -6,6 +6,7 @@ use crate::audience::{
     check, check_computed, Audience, Catalog, ComputedDef, Dependencies, Logic, Predicate, Test,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// A saved computed trait.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +61,34 @@ pub struct Registry {
     /// [`Registry::time_dependent`]).
     pub timed_computed: Vec<usize>,
     pub timed_audiences: Vec<usize>,
+    /// Prepared plans: per event name, for everything, and for timers.
+    plans: BTreeMap<String, Arc<Plan>>,
+    plan_all: Arc<Plan>,
+    plan_timed: Arc<Plan>,
+    plan_none: Arc<Plan>,
+}
+
+/// What to evaluate for one kind of change, prepared once per set of definitions so that the
+/// per-event path allocates little.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Computed traits to recompute, by index.
+    pub computed: Vec<usize>,
+    /// Audiences to evaluate, by index, in dependency order.
+    pub audiences: Vec<usize>,
+    /// The events to read, each with the property paths read of it.
+    pub reads: Vec<(String, BTreeSet<Vec<String>>)>,
+    /// Computed traits the audiences read (their values are passed to them).
+    pub computed_read: Vec<usize>,
+    /// The subsets whose results can change with time alone.
+    pub timed_computed: Vec<usize>,
+    pub timed_audiences: Vec<usize>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.computed.is_empty() && self.audiences.is_empty()
+    }
 }
 
 impl Registry {
@@ -140,7 +169,77 @@ impl Registry {
             ..Registry::default()
         };
         (r.timed_computed, r.timed_audiences) = r.time_dependent();
+        let mut names: BTreeSet<String> = r.computed.iter().map(|c| c.def.event.clone()).collect();
+        for d in &r.audience_deps {
+            names.extend(d.events.iter().cloned());
+        }
+        r.plans = names
+            .into_iter()
+            .map(|n| {
+                let (c, a) = r.affected(Some(&n), &[]);
+                let plan = Arc::new(r.plan(c, a));
+                (n, plan)
+            })
+            .collect();
+        r.plan_all = Arc::new(r.plan(
+            (0..r.computed.len()).collect(),
+            (0..r.audiences.len()).collect(),
+        ));
+        r.plan_timed = Arc::new(r.plan(r.timed_computed.clone(), r.timed_audiences.clone()));
         Ok(r)
+    }
+
+    /// A plan for these definitions.
+    pub fn plan(&self, computed: Vec<usize>, audiences: Vec<usize>) -> Plan {
+        let reads = self
+            .event_reads(&computed, &audiences)
+            .into_iter()
+            .collect();
+        let mut computed_read: Vec<usize> = audiences
+            .iter()
+            .flat_map(|&a| self.audience_deps[a].computed_traits.iter())
+            .filter_map(|name| self.computed_by_name(name))
+            .collect();
+        computed_read.sort_unstable();
+        computed_read.dedup();
+        Plan {
+            timed_computed: computed
+                .iter()
+                .copied()
+                .filter(|c| self.timed_computed.contains(c))
+                .collect(),
+            timed_audiences: audiences
+                .iter()
+                .copied()
+                .filter(|a| self.timed_audiences.contains(a))
+                .collect(),
+            computed,
+            audiences,
+            reads,
+            computed_read,
+        }
+    }
+
+    /// The plan for an event named `event` (or none) that changed `traits`.
+    pub fn plan_for(&self, event: Option<&str>, traits: &[String]) -> Arc<Plan> {
+        if !traits.is_empty() {
+            let (c, a) = self.affected(event, traits);
+            return Arc::new(self.plan(c, a));
+        }
+        match event.and_then(|e| self.plans.get(e)) {
+            Some(p) => p.clone(),
+            None => self.plan_none.clone(),
+        }
+    }
+
+    /// The plan that evaluates everything (new and merged profiles).
+    pub fn plan_all(&self) -> Arc<Plan> {
+        self.plan_all.clone()
+    }
+
+    /// The plan of a timer: everything whose result can change with time alone.
+    pub fn plan_timed(&self) -> Arc<Plan> {
+        self.plan_timed.clone()
     }
 
     /// The catalogue a new or unsaved definition is checked against.

@@ -15,7 +15,7 @@
 use super::batch::{self, BatchView};
 use super::bitset::Bitset;
 use super::events::EventStore;
-use super::registry::Registry;
+use super::registry::{Plan, Registry};
 use super::table::Table;
 use super::timers::{audience_edges, computed_edges, Earliest};
 use crate::audience::reference::{evaluate_audience, evaluate_computed, EventRecord, ProfileData};
@@ -234,11 +234,11 @@ impl Segmenter {
         if let Some((name, ts, props)) = a.event {
             self.events.push(a.slot, name, ts, props);
         }
-        let (computed, audiences) = if a.absorbed.is_empty() && !new {
+        let plan = if a.absorbed.is_empty() && !new {
             let changed: Vec<String> = a.traits.iter().map(|(k, _)| k.clone()).collect();
-            self.registry.affected(a.event.map(|(n, _, _)| n), &changed)
+            self.registry.plan_for(a.event.map(|(n, _, _)| n), &changed)
         } else {
-            self.all()
+            self.registry.plan_all()
         };
         let reason = match a.absorbed.is_empty() {
             true => Reason::Event {
@@ -249,16 +249,9 @@ impl Segmenter {
                 into: a.key,
             },
         };
-        if !computed.is_empty() || !audiences.is_empty() {
-            self.evaluate(a.slot, &computed, &audiences, reason);
+        if !plan.is_empty() {
+            self.evaluate(a.slot, &plan, reason);
         }
-    }
-
-    fn all(&self) -> (Vec<usize>, Vec<usize>) {
-        (
-            (0..self.registry.computed.len()).collect(),
-            (0..self.registry.audiences.len()).collect(),
-        )
     }
 
     /// `absorbed` (live until now) joins `survivor`: it leaves every audience it was in.
@@ -320,10 +313,9 @@ impl Segmenter {
             if !self.live.contains(live) {
                 continue;
             }
-            let computed = self.registry.timed_computed.clone();
-            let audiences = self.registry.timed_audiences.clone();
-            if !computed.is_empty() || !audiences.is_empty() {
-                self.evaluate(live, &computed, &audiences, Reason::Time);
+            let plan = self.registry.plan_timed();
+            if !plan.is_empty() {
+                self.evaluate(live, &plan, Reason::Time);
             }
         }
         self.now = self.now.max(now);
@@ -370,10 +362,9 @@ impl Segmenter {
 
     /// Evaluates computed traits and audiences (registry indices; audiences in registry
     /// order) for one live profile, records membership changes and schedules its next timer.
-    fn evaluate(&mut self, live: u32, computed: &[usize], audiences: &[usize], reason: Reason) {
-        let reads = self.registry.event_reads(computed, audiences);
-        let data = self.materialize(live, reads.iter().map(|(n, p)| (n, Some(p))));
-        for &c in computed {
+    fn evaluate(&mut self, live: u32, plan: &Plan, reason: Reason) {
+        let data = self.materialize(live, plan.reads.iter().map(|(n, p)| (n, Some(p))));
+        for &c in &plan.computed {
             let def = &self.registry.computed[c].def;
             let v = evaluate_computed(def, &data, self.now);
             if v == default_value(def.aggregate) {
@@ -382,8 +373,21 @@ impl Segmenter {
                 self.computed[c].insert(live, v);
             }
         }
-        let values = self.computed_values(live);
-        for &i in audiences {
+        // Only the computed traits the audiences read: they shadow profile traits of the
+        // same name, so each is passed even when it has no value.
+        let values: BTreeMap<String, Value> = plan
+            .computed_read
+            .iter()
+            .map(|&c| {
+                let def = &self.registry.computed[c];
+                let v = self.computed[c]
+                    .get(&live)
+                    .cloned()
+                    .unwrap_or_else(|| default_value(def.def.aggregate));
+                (def.name.clone(), v)
+            })
+            .collect();
+        for &i in &plan.audiences {
             let inside = {
                 let reg = &self.registry;
                 let members = &self.members;
@@ -401,15 +405,11 @@ impl Segmenter {
         // time-dependent definition and schedules the next edge of all of them, so an edge
         // of something not evaluated now is already scheduled.
         let mut next = Earliest::after(self.now);
-        for &c in computed {
-            if self.registry.timed_computed.contains(&c) {
-                computed_edges(&self.registry.computed[c].def, &data, &mut next);
-            }
+        for &c in &plan.timed_computed {
+            computed_edges(&self.registry.computed[c].def, &data, &mut next);
         }
-        for &a in audiences {
-            if self.registry.timed_audiences.contains(&a) {
-                audience_edges(&self.registry.audiences[a].def, &data, &values, &mut next);
-            }
+        for &a in &plan.timed_audiences {
+            audience_edges(&self.registry.audiences[a].def, &data, &values, &mut next);
         }
         if let Some(t) = next.at {
             self.schedule(live, t);
