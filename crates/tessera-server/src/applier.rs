@@ -34,6 +34,8 @@ pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
 /// history: at least this far apart, and four times as long apart as writing them last took.
 /// A restart re-derives what came after them from the log.
 pub const DOCS_EVERY: Duration = Duration::from_secs(10);
+/// How far behind the wall clock an idle applier moves segmentation's clock.
+const IDLE_CLOCK_LAG_MS: i64 = 1000;
 /// Documents rendered per turn of the applier loop while a snapshot is in progress: a few
 /// milliseconds of work, so events keep flowing.
 const DOCS_PER_TURN: usize = 2000;
@@ -555,9 +557,11 @@ impl Worker {
                 }
                 pending += entries.len();
             } else {
-                // Idle: time still passes for sliding windows.
+                // Idle: time still passes for sliding windows. A second behind the wall clock,
+                // so that events received just before but not yet in the log are still
+                // evaluated at their own receipt time, as a replay of the log would.
                 let mut seg = self.write_segments();
-                seg.advance(crate::state::now_millis());
+                seg.advance(crate::state::now_millis() - IDLE_CLOCK_LAG_MS);
                 audience.take_from(&mut seg);
             }
             pending += audience.rows.len();

@@ -11,7 +11,7 @@ use crate::applier::WorkspaceState;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::paging::page_size;
-use crate::profiles_api::{caught_up, readable_state};
+use crate::profiles_api::{blocking, caught_up, readable_state};
 use crate::segments::{batch_threads, registry_from, KIND_AUDIENCE, KIND_COMPUTED};
 use crate::state::{now_millis, SharedState};
 use axum::extract::State;
@@ -148,12 +148,6 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
         "applier_unavailable",
         "the workspace's applier is not running; retry shortly",
     )
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 
 /// Checks the workspace's definitions with `change` applied, stores the new version and
@@ -514,23 +508,25 @@ pub async fn sizes(
 
 /// An entry or exit as the event destinations receive: a Segment track call.
 pub fn audience_event_json(e: &AudienceEvent) -> Value {
+    let c = &e.change;
+    let direction = if c.entered { "in" } else { "out" };
     json!({
         "seq": e.seq,
         // When the applier recorded it (wall clock, microseconds): how far real time lags.
-        "recorded_at_us": e.recorded_at_us,
+        "recorded_at_us": c.recorded_at_us,
         "type": "track",
-        "event": if e.entered { "Audience Entered" } else { "Audience Exited" },
-        "messageId": format!("aud-{}-{}-{}-{}", e.audience, e.profile, e.at, if e.entered { "in" } else { "out" }),
-        "timestamp": format_iso8601(e.at),
+        "event": if c.entered { "Audience Entered" } else { "Audience Exited" },
+        "messageId": format!("aud-{}-{}-{}-{direction}", c.audience, c.profile, c.at),
+        "timestamp": format_iso8601(c.at),
         "properties": {
-            "audience_id": e.audience,
-            "audience_name": e.name,
-            "audience_version": e.version,
-            "profile_id": profile_id(e.profile),
-            "reason": e.reason,
-            "position": e.position,
+            "audience_id": c.audience,
+            "audience_name": c.name,
+            "audience_version": c.version,
+            "profile_id": profile_id(c.profile),
+            "reason": c.reason,
+            "position": c.position,
         },
-        "context": {"traits": {"tessera_profile_id": profile_id(e.profile)}},
+        "context": {"traits": {"tessera_profile_id": profile_id(c.profile)}},
     })
 }
 

@@ -158,46 +158,39 @@ impl Metrics {
     /// Applier gauges: the log position each workspace's profiles reflect and how far that is
     /// behind the log.
     pub fn render_appliers(o: &mut String, log_position: i64, figures: &[ApplierFigures]) {
-        o.push_str("# HELP tessera_applier_position Log position a workspace's profiles reflect.\n# TYPE tessera_applier_position gauge\n");
-        for f in figures {
-            let _ = writeln!(
-                o,
-                "tessera_applier_position{{workspace=\"{}\"}} {}",
-                f.workspace, f.position
-            );
-        }
-        o.push_str("# HELP tessera_applier_lag_events Log positions not yet applied to profiles.\n# TYPE tessera_applier_lag_events gauge\n");
-        for f in figures {
-            let lag = (log_position - f.position).max(0);
-            let _ = writeln!(
-                o,
-                "tessera_applier_lag_events{{workspace=\"{}\"}} {lag}",
-                f.workspace
-            );
-        }
-        o.push_str("# HELP tessera_profiles Live profiles (merged-away ones not counted).\n# TYPE tessera_profiles gauge\n");
-        for f in figures {
-            let _ = writeln!(
-                o,
-                "tessera_profiles{{workspace=\"{}\"}} {}",
-                f.workspace, f.profiles
-            );
-        }
-        o.push_str("# HELP tessera_segment_events Events held by segmentation (named events of profiles).\n# TYPE tessera_segment_events gauge\n");
-        for f in figures {
-            let _ = writeln!(
-                o,
-                "tessera_segment_events{{workspace=\"{}\"}} {}",
-                f.workspace, f.segment_events
-            );
-        }
-        o.push_str("# HELP tessera_segment_memory_bytes Estimated memory of segmentation's hot state.\n# TYPE tessera_segment_memory_bytes gauge\n");
-        for f in figures {
-            let _ = writeln!(
-                o,
-                "tessera_segment_memory_bytes{{workspace=\"{}\"}} {}",
-                f.workspace, f.segment_bytes
-            );
+        let lag = |f: &ApplierFigures| (log_position - f.position).max(0) as u64;
+        let gauges: [(&str, &str, &dyn Fn(&ApplierFigures) -> u64); 5] = [
+            (
+                "tessera_applier_position",
+                "Log position a workspace's profiles reflect.",
+                &|f| f.position.max(0) as u64,
+            ),
+            (
+                "tessera_applier_lag_events",
+                "Log positions not yet applied to profiles.",
+                &lag,
+            ),
+            (
+                "tessera_profiles",
+                "Live profiles (merged-away ones not counted).",
+                &|f| f.profiles as u64,
+            ),
+            (
+                "tessera_segment_events",
+                "Events held by segmentation (named events of profiles).",
+                &|f| f.segment_events as u64,
+            ),
+            (
+                "tessera_segment_memory_bytes",
+                "Estimated memory of segmentation's hot state.",
+                &|f| f.segment_bytes as u64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for f in figures {
+                let _ = writeln!(o, "{name}{{workspace=\"{}\"}} {}", f.workspace, value(f));
+            }
         }
         o.push_str("# HELP tessera_audience_members Members of each audience.\n# TYPE tessera_audience_members gauge\n");
         for f in figures {

@@ -164,7 +164,7 @@ pub(crate) async fn caught_up(state: &WorkspaceState) -> Result<(), ApiError> {
     ))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)

@@ -6,7 +6,7 @@
 use crate::profile_db::ProfileDb;
 use crate::StoreError;
 use rusqlite::{params, Transaction};
-use tessera_core::identity::CommitBatch;
+use tessera_core::identity::{AudienceChangeRow, CommitBatch};
 use tessera_core::Millis;
 
 pub(crate) const SCHEMA: &str = r#"
@@ -29,7 +29,8 @@ CREATE TABLE audience_events (
     position INTEGER,
     recorded_at_us INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX audience_events_once ON audience_events(audience, profile, entered, at, reason);
+CREATE UNIQUE INDEX audience_events_once
+    ON audience_events(audience, profile, entered, reason, coalesce(position, at));
 CREATE INDEX audience_events_by_audience ON audience_events(audience, seq);
 CREATE INDEX audience_events_by_profile ON audience_events(profile, seq);
 CREATE TABLE audience_sizes (
@@ -40,8 +41,9 @@ CREATE TABLE audience_sizes (
 ) WITHOUT ROWID;
 "#;
 
-/// Writes a batch's audience rows. A change re-derived after a restart (the same audience,
-/// profile, direction, time and reason) is stored once.
+/// Writes a batch's audience rows. A change re-derived after a restart is stored once: the
+/// same audience, profile, direction and reason, and the same causing event (its log
+/// position) or, for changes without one (window edges), the same instant.
 pub(crate) fn commit(tx: &Transaction<'_>, b: &CommitBatch) -> Result<(), StoreError> {
     for audience in &b.dropped_audiences {
         tx.prepare_cached("DELETE FROM memberships WHERE audience = ?1")?
@@ -83,33 +85,27 @@ pub(crate) fn commit(tx: &Transaction<'_>, b: &CommitBatch) -> Result<(), StoreE
     Ok(())
 }
 
-/// One stored entry or exit.
+/// One stored entry or exit, with its place in the order of all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudienceEvent {
     pub seq: i64,
-    pub audience: String,
-    pub name: String,
-    pub version: u32,
-    pub profile: i64,
-    pub entered: bool,
-    pub at: Millis,
-    pub reason: String,
-    pub position: Option<i64>,
-    pub recorded_at_us: i64,
+    pub change: AudienceChangeRow,
 }
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AudienceEvent> {
     Ok(AudienceEvent {
         seq: r.get(0)?,
-        audience: r.get(1)?,
-        name: r.get(2)?,
-        version: r.get::<_, i64>(3)? as u32,
-        profile: r.get(4)?,
-        entered: r.get(5)?,
-        at: r.get(6)?,
-        reason: r.get(7)?,
-        position: r.get(8)?,
-        recorded_at_us: r.get(9)?,
+        change: AudienceChangeRow {
+            audience: r.get(1)?,
+            name: r.get(2)?,
+            version: r.get::<_, i64>(3)? as u32,
+            profile: r.get(4)?,
+            entered: r.get(5)?,
+            at: r.get(6)?,
+            reason: r.get(7)?,
+            position: r.get(8)?,
+            recorded_at_us: r.get(9)?,
+        },
     })
 }
 

@@ -17,31 +17,6 @@ use tessera::minihttp::Response;
 /// How long derived state may take to appear before a test gives up.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// Percent-encodes a path segment (`user_id:ann` → `user_id%3Aann`).
-fn enc(segment: &str) -> String {
-    let mut out = String::new();
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The path of a profile (`type:value` or `prf_…`) or of one of its sub-resources.
-fn profile(ident: &str, rest: &str) -> String {
-    format!("/v1/profiles/{}{rest}", enc(ident))
-}
-
-/// A GET with the admin token that must answer 200.
-fn ok(s: &Server, path: &str) -> Value {
-    let r = s.admin("GET", path, "");
-    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
-    r.json()
-}
-
 /// Polls `path` until it answers 200 with a body `ready` accepts, for at most `patience`.
 fn wait_within(
     s: &Server,

@@ -20,31 +20,6 @@ use tessera_store::ProfileDb;
 /// How long derived state may take to appear before a test gives up.
 const PATIENCE: Duration = Duration::from_secs(5);
 
-/// Percent-encodes a path segment (`email:ann@x.com` → `email%3Aann%40x.com`).
-fn enc(segment: &str) -> String {
-    let mut out = String::new();
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The path of a profile (`type:value` or `prf_…`) or of one of its sub-resources.
-fn profile(ident: &str, rest: &str) -> String {
-    format!("/v1/profiles/{}{rest}", enc(ident))
-}
-
-/// A GET with the admin token that must answer 200.
-fn ok(s: &Server, path: &str) -> Value {
-    let r = s.admin("GET", path, "");
-    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
-    r.json()
-}
-
 /// Polls `path` until it answers 200 with a body `ready` accepts, and returns that body.
 fn wait_for(s: &Server, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + PATIENCE;

@@ -207,3 +207,28 @@ pub fn profile_identifiers(p: &serde_json::Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// Percent-encodes a path segment (`email:ann@x.com` → `email%3Aann%40x.com`).
+pub fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The path of a profile (`type:value` or `prf_…`) or of one of its sub-resources.
+pub fn profile(ident: &str, rest: &str) -> String {
+    format!("/v1/profiles/{}{rest}", enc(ident))
+}
+
+/// A GET with the admin token that must answer 200.
+pub fn ok(s: &Server, path: &str) -> serde_json::Value {
+    let r = s.admin("GET", path, "");
+    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+    r.json()
+}
