@@ -8,20 +8,22 @@
 //! evaluation cannot disagree on what a condition means; property tests check the rest.
 
 use super::bitset::Bitset;
+use super::column::Cell;
 use super::column::Column;
 use super::events::{EventStore, Partition};
 use super::registry::Registry;
 use super::segmenter::default_value;
 use super::table::Table;
 use super::timers::Earliest;
-use crate::audience::reference::{compare_numbers, resolve, test_value};
+use crate::audience::reference::{resolve, test_value};
 use crate::audience::{
-    Audience, CmpOp, Condition, EventCond, Expr, Literal, Logic, Predicate, PropExpr, Test, Window,
+    Audience, CmpOp, Condition, EventCond, Expr, Literal, Logic, Occurrence, Predicate, PropExpr,
+    Test, Window,
 };
 use crate::time::{parse_iso8601, Millis};
 use hashbrown::HashMap;
 use serde_json::{Number, Value};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 /// What batch evaluation reads.
 pub struct BatchView<'a> {
@@ -34,6 +36,8 @@ pub struct BatchView<'a> {
     pub computed: &'a [HashMap<u32, Value>],
     pub members: &'a [Bitset],
     pub now: Millis,
+    /// Whether any profile was merged (else every slot is its own live slot).
+    pub merged: bool,
 }
 
 /// Rows per task below which one thread does the work.
@@ -91,6 +95,46 @@ struct CompiledTest<'a> {
     by_code: Vec<bool>,
     absent: bool,
     now: Millis,
+    /// `op literal` for a comparison with a number: numbers are compared without building
+    /// JSON values, with `compare_numbers`' rules (exact for two integers, else as floats).
+    numeric: Option<(CmpOp, NumLit)>,
+}
+
+/// A number literal in the forms comparisons need.
+#[derive(Clone, Copy)]
+struct NumLit {
+    int: Option<i64>,
+    uint: Option<u64>,
+    float: f64,
+}
+
+impl NumLit {
+    fn of(n: &Number) -> NumLit {
+        NumLit {
+            int: n.as_i64(),
+            uint: n.as_u64(),
+            float: n.as_f64().unwrap_or(0.0),
+        }
+    }
+
+    #[inline]
+    fn cmp_cell(&self, cell: Cell<'_>) -> Option<std::cmp::Ordering> {
+        match cell {
+            Cell::Int(i) => match self.int {
+                Some(l) => Some(i.cmp(&l)),
+                None => match (u64::try_from(i).ok(), self.uint) {
+                    (Some(a), Some(b)) => Some(a.cmp(&b)),
+                    _ => (i as f64).partial_cmp(&self.float),
+                },
+            },
+            Cell::UInt(u) => match self.uint {
+                Some(l) => Some(u.cmp(&l)),
+                None => (u as f64).partial_cmp(&self.float),
+            },
+            Cell::Float(f) => f.partial_cmp(&self.float),
+            _ => None,
+        }
+    }
 }
 
 impl<'a> CompiledTest<'a> {
@@ -109,12 +153,17 @@ impl<'a> CompiledTest<'a> {
                 .collect(),
             None => Vec::new(),
         };
+        let numeric = match test {
+            Test::Compare(op, Literal::Number(n)) => Some((*op, NumLit::of(n))),
+            _ => None,
+        };
         CompiledTest {
             column,
             test,
             by_code,
             absent,
             now,
+            numeric,
         }
     }
 
@@ -125,18 +174,10 @@ impl<'a> CompiledTest<'a> {
         };
         let code = c.code(row);
         if Column::is_number_code(code) {
-            let n = match c.get(row) {
-                super::column::Cell::Int(i) => Number::from(i),
-                super::column::Cell::UInt(u) => Number::from(u),
-                super::column::Cell::Float(f) => match Number::from_f64(f) {
-                    Some(n) => n,
-                    None => return self.absent,
-                },
-                _ => return self.absent,
-            };
-            // Comparisons with a number, the common case, skip building a JSON value.
-            if let Test::Compare(op, Literal::Number(lit)) = self.test {
-                let ord = compare_numbers(&n, lit);
+            if let Some((op, lit)) = &self.numeric {
+                let Some(ord) = lit.cmp_cell(c.get(row)) else {
+                    return self.absent;
+                };
                 return match op {
                     CmpOp::Eq => ord.is_eq(),
                     CmpOp::Ne => !ord.is_eq(),
@@ -146,6 +187,15 @@ impl<'a> CompiledTest<'a> {
                     CmpOp::Le => ord.is_le(),
                 };
             }
+            let n = match c.get(row) {
+                Cell::Int(i) => Number::from(i),
+                Cell::UInt(u) => Number::from(u),
+                Cell::Float(f) => match Number::from_f64(f) {
+                    Some(n) => n,
+                    None => return self.absent,
+                },
+                _ => return self.absent,
+            };
             return test_value(Some(&Value::Number(n)), self.test, self.now);
         }
         self.by_code[code as usize]
@@ -179,12 +229,11 @@ fn trait_condition(v: &BatchView<'_>, p: &Predicate, threads: usize, within: &Bi
     let words = within.words().len();
     parallel_words(words, threads, |w| {
         let mut bits = 0u64;
-        let live = within.words()[w];
-        if live == 0 {
-            return 0;
-        }
-        for b in 0..64 {
-            if live & (1 << b) != 0 && t.passes(w * 64 + b) {
+        let mut todo = within.words()[w];
+        while todo != 0 {
+            let b = todo.trailing_zeros();
+            todo &= todo - 1;
+            if t.passes(w * 64 + b as usize) {
                 bits |= 1 << b;
             }
         }
@@ -248,8 +297,56 @@ impl<'a> RowFilter<'a> {
     }
 }
 
-/// Calls `f(row)` for every row of `part` inside `window` that passes `filter`, on
-/// `threads` threads.
+/// Folds every row of `part` inside `window` that passes `filter` into an accumulator per
+/// thread (`init` makes one, `f` adds a row); returns the accumulators.
+fn fold_matching_rows<A: Send>(
+    part: &Partition,
+    filter: Option<&PropExpr>,
+    window: Window,
+    now: Millis,
+    threads: usize,
+    init: impl Fn() -> A + Sync,
+    f: impl Fn(&mut A, usize) + Sync,
+) -> Vec<A> {
+    let filter = filter.map(|e| RowFilter::compile(e, part, now));
+    let (lo, hi) = match window {
+        Window::Ever => (None, None),
+        Window::Last(p) => (Some(now.saturating_sub(p.millis())), Some(now)),
+    };
+    let run = |from: usize, to: usize| {
+        let mut acc = init();
+        for (i, &t) in part.ts[from..to].iter().enumerate() {
+            // The window of `Window::contains`: (now - period, now].
+            if lo.is_some_and(|lo| t <= lo) || hi.is_some_and(|hi| t > hi) {
+                continue;
+            }
+            let r = from + i;
+            if filter.as_ref().is_none_or(|x| x.passes(r)) {
+                f(&mut acc, r);
+            }
+        }
+        acc
+    };
+    let n = part.len();
+    if threads <= 1 || n < PARALLEL_MIN {
+        return vec![run(0, n)];
+    }
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let run = &run;
+                s.spawn(move || run((i * per).min(n), ((i + 1) * per).min(n)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a scan thread panicked"))
+            .collect()
+    })
+}
+
+/// Calls `f(row)` for every row of `part` inside `window` that passes `filter`.
 fn matching_rows(
     part: &Partition,
     filter: Option<&PropExpr>,
@@ -258,48 +355,74 @@ fn matching_rows(
     threads: usize,
     f: impl Fn(usize) + Sync,
 ) {
-    let filter = filter.map(|e| RowFilter::compile(e, part, now));
-    let run = |from: usize, to: usize| {
-        for r in from..to {
-            if window.contains(part.ts[r], now) && filter.as_ref().is_none_or(|x| x.passes(r)) {
-                f(r);
-            }
+    fold_matching_rows(part, filter, window, now, threads, || (), |_, r| f(r));
+}
+
+/// Counts of matching rows per live profile, one array per thread. Counters saturate at a
+/// cap that is enough to decide "at least / at most / exactly N"; small caps use bytes, so
+/// the arrays stay small and need no atomics.
+enum Counts {
+    Bytes(Vec<Vec<u8>>),
+    Words(Vec<Vec<u32>>),
+}
+
+impl Counts {
+    #[inline]
+    fn total(&self, slot: usize) -> u64 {
+        match self {
+            Counts::Bytes(v) => v.iter().map(|c| u64::from(c[slot])).sum(),
+            Counts::Words(v) => v.iter().map(|c| u64::from(c[slot])).sum(),
         }
-    };
-    let n = part.len();
-    if threads <= 1 || n < PARALLEL_MIN {
-        return run(0, n);
     }
-    let per = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        for i in 0..threads {
-            let run = &run;
-            s.spawn(move || run(i * per, ((i + 1) * per).min(n)));
-        }
-    });
 }
 
 fn event_condition(v: &BatchView<'_>, e: &EventCond, threads: usize, within: &Bitset) -> Bitset {
     let slots = v.live_of.len();
-    let counts: Vec<AtomicU32> = (0..slots).map(|_| AtomicU32::new(0)).collect();
-    if let Some(part) = v.events.partition(&e.event) {
-        matching_rows(part, e.filter.as_ref(), e.window, v.now, threads, |r| {
-            let live = v.live_of[part.slot[r] as usize];
-            if within.contains(live) {
-                counts[live as usize].fetch_add(1, Ordering::Relaxed);
-            }
-        });
-    }
+    // The count above which the answer cannot change.
+    let cap = match e.occurrence {
+        Occurrence::AtLeast(n) | Occurrence::AtMost(n) | Occurrence::Exactly(n) => u64::from(n) + 1,
+        Occurrence::Never => 1,
+    };
+    // Rows keep the slot they were applied to; only merged ones need mapping to the live one.
+    let live_of = |s: u32| (if v.merged { v.live_of[s as usize] } else { s }) as usize;
+    let counts = match v.events.partition(&e.event) {
+        None => Counts::Bytes(Vec::new()),
+        Some(part) if cap <= u64::from(u8::MAX) => {
+            let cap = cap as u8;
+            Counts::Bytes(fold_matching_rows(
+                part,
+                e.filter.as_ref(),
+                e.window,
+                v.now,
+                threads,
+                || vec![0u8; slots],
+                |c, r| {
+                    let n = &mut c[live_of(part.slot[r])];
+                    *n = (*n + 1).min(cap);
+                },
+            ))
+        }
+        Some(part) => Counts::Words(fold_matching_rows(
+            part,
+            e.filter.as_ref(),
+            e.window,
+            v.now,
+            threads,
+            || vec![0u32; slots],
+            |c, r| {
+                let n = &mut c[live_of(part.slot[r])];
+                *n = n.saturating_add(1);
+            },
+        )),
+    };
     let words = within.words().len();
     parallel_words(words, threads, |w| {
-        let live = within.words()[w];
+        let mut todo = within.words()[w];
         let mut bits = 0u64;
-        for b in 0..64 {
-            let slot = w * 64 + b;
-            if live & (1 << b) != 0
-                && e.occurrence
-                    .accepts(u64::from(counts[slot].load(Ordering::Relaxed)))
-            {
+        while todo != 0 {
+            let b = todo.trailing_zeros();
+            todo &= todo - 1;
+            if e.occurrence.accepts(counts.total(w * 64 + b as usize)) {
                 bits |= 1 << b;
             }
         }
@@ -360,7 +483,7 @@ pub fn next_edges(
                 } else if let Some(col) = v.traits.column(&p.path) {
                     for slot in v.live.iter() {
                         let cell = col.get(slot as usize);
-                        if let super::column::Cell::Str(s) = cell {
+                        if let Cell::Str(s) = cell {
                             if let Ok(t) = parse_iso8601(s) {
                                 offer(slot, t, period.millis());
                             }

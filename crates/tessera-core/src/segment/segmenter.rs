@@ -435,6 +435,7 @@ impl Segmenter {
             computed: &self.computed,
             members: &self.members,
             now: self.now,
+            merged: !self.group.is_empty(),
         }
     }
 
