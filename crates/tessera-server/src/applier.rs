@@ -38,7 +38,7 @@ pub const DOCS_EVERY: Duration = Duration::from_secs(10);
 const IDLE_CLOCK_LAG_MS: i64 = 1000;
 /// Documents rendered per turn of the applier loop while a snapshot is in progress: a few
 /// milliseconds of work, so events keep flowing.
-const DOCS_PER_TURN: usize = 2000;
+const DOCS_PER_TURN: usize = 500;
 
 /// The cadence of commits (see [`Cadence`]); the writer thread works while the applier applies,
 /// so twice the last commit's time keeps it from falling behind.
