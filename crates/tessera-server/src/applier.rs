@@ -586,7 +586,9 @@ impl Worker {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            if entries.len() < READ_CHUNK && !(rendering && !docs_ready) {
+            // Wait only when caught up and no snapshot is half rendered.
+            let snapshot_waiting = rendering && !docs_ready;
+            if entries.len() < READ_CHUNK && !snapshot_waiting {
                 // Idle: wake for new events, or when what is pending is due for its commit.
                 let due = if pending > 0 {
                     commits.remaining()

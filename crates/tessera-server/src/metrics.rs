@@ -159,7 +159,7 @@ impl Metrics {
     /// behind the log.
     pub fn render_appliers(o: &mut String, log_position: i64, figures: &[ApplierFigures]) {
         let lag = |f: &ApplierFigures| (log_position - f.position).max(0) as u64;
-        let gauges: [(&str, &str, &dyn Fn(&ApplierFigures) -> u64); 5] = [
+        let gauges: [Gauge<'_>; 5] = [
             (
                 "tessera_applier_position",
                 "Log position a workspace's profiles reflect.",
@@ -204,6 +204,9 @@ impl Metrics {
         }
     }
 }
+
+/// A per-workspace gauge: name, help text, and its value of a workspace's figures.
+type Gauge<'a> = (&'a str, &'a str, &'a dyn Fn(&ApplierFigures) -> u64);
 
 #[cfg(test)]
 mod tests {

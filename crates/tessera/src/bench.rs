@@ -47,6 +47,12 @@ pub enum BenchCommand {
     Identity(crate::bench_identity::IdentityArgs),
     /// Profile API: latency and requests/s of profile reads, and start-up time, at N profiles.
     Profiles(crate::bench_profiles::ProfilesArgs),
+    /// Batch audience evaluation against DuckDB on the same synthetic data; memory with
+    /// computed traits and audiences.
+    Segments(crate::bench_segments::SegmentsArgs),
+    /// Real-time audiences: delay from an event's acknowledgement to its Audience Entered
+    /// record, at a sustained event rate.
+    Realtime(crate::bench_realtime::RealtimeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -76,6 +82,8 @@ pub fn run(cmd: BenchCommand) -> Result<(), String> {
         BenchCommand::Ingest(args) => ingest(args),
         BenchCommand::Identity(args) => crate::bench_identity::run(args),
         BenchCommand::Profiles(args) => crate::bench_profiles::run(args),
+        BenchCommand::Segments(args) => crate::bench_segments::run(args),
+        BenchCommand::Realtime(args) => crate::bench_realtime::run(args),
     }
 }
 
@@ -182,7 +190,7 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 /// Seconds until every applier has caught up with the log (`None` after five minutes).
-fn applier_caught_up(addr: &str) -> Option<f64> {
+pub(crate) fn applier_caught_up(addr: &str) -> Option<f64> {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(300) {
         let text = request(addr, "GET", "/metrics", &[], b"").ok()?.text();

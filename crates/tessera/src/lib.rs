@@ -4,6 +4,8 @@
 pub mod bench;
 pub mod bench_identity;
 pub mod bench_profiles;
+pub mod bench_realtime;
+pub mod bench_segments;
 pub mod cli;
 pub mod config;
 pub mod datalock;
