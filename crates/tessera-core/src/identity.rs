@@ -13,7 +13,9 @@ mod tests;
 mod trace;
 mod views;
 
-pub use changes::{AbsorbedRow, AudienceChangeRow, CommitBatch, DrainedChanges, HistoryRow, MergeRow};
+pub use changes::{
+    AbsorbedRow, AudienceChangeRow, CommitBatch, DrainedChanges, HistoryRow, MergeRow,
+};
 pub use doc::{ParsedProfile, RestoreError, Restorer};
 pub use engine::Engine;
 pub use facts::{EventFacts, FactsError};

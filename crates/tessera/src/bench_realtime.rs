@@ -80,8 +80,14 @@ pub fn run(args: RealtimeArgs) -> Result<(), String> {
     let addr = server.addr.clone();
     let admin = format!("Bearer {token}");
     let post = |path: &str, body: &str| -> Result<serde_json::Value, String> {
-        let r = request(&addr, "POST", path, &[("Authorization", &admin)], body.as_bytes())
-            .map_err(|e| e.to_string())?;
+        let r = request(
+            &addr,
+            "POST",
+            path,
+            &[("Authorization", &admin)],
+            body.as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
         match r.status {
             200 | 201 => Ok(r.json()),
             _ => Err(format!("POST {path}: {} {}", r.status, r.text())),
@@ -238,7 +244,9 @@ pub fn run(args: RealtimeArgs) -> Result<(), String> {
         println!("server peak memory:  {:.1} MiB", kib as f64 / 1024.0);
     }
     if missing > 0 {
-        return Err(format!("{missing} sign-ups have no Audience Entered record"));
+        return Err(format!(
+            "{missing} sign-ups have no Audience Entered record"
+        ));
     }
     Ok(())
 }
