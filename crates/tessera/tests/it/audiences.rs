@@ -17,29 +17,6 @@ use tessera::minihttp::Response;
 /// How long derived state may take to appear before a test gives up.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// Polls `path` until it answers 200 with a body `ready` accepts, for at most `patience`.
-fn wait_within(
-    s: &Server,
-    path: &str,
-    patience: Duration,
-    ready: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + patience;
-    loop {
-        let r = s.admin("GET", path, "");
-        if r.status == 200 && ready(&r.json()) {
-            return r.json();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "GET {path} never became ready; last answer {}: {}",
-            r.status,
-            r.text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Polls `path` until it answers 200 with a body `ready` accepts.
 fn wait_for(s: &Server, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
     wait_within(s, path, PATIENCE, ready)

@@ -22,20 +22,7 @@ const PATIENCE: Duration = Duration::from_secs(5);
 
 /// Polls `path` until it answers 200 with a body `ready` accepts, and returns that body.
 fn wait_for(s: &Server, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let r = s.admin("GET", path, "");
-        if r.status == 200 && ready(&r.json()) {
-            return r.json();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "GET {path} never became ready; last answer {}: {}",
-            r.status,
-            r.text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_within(s, path, PATIENCE, ready)
 }
 
 fn wait_for_profile(s: &Server, ident: &str, ready: impl Fn(&Value) -> bool) -> Value {

@@ -232,3 +232,26 @@ pub fn ok(s: &Server, path: &str) -> serde_json::Value {
     assert_eq!(r.status, 200, "GET {path}: {}", r.text());
     r.json()
 }
+
+/// Polls `path` until it answers 200 with a body `ready` accepts, for at most `patience`.
+pub fn wait_within(
+    s: &Server,
+    path: &str,
+    patience: std::time::Duration,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let r = s.admin("GET", path, "");
+        if r.status == 200 && ready(&r.json()) {
+            return r.json();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "GET {path} never became ready; last answer {}: {}",
+            r.status,
+            r.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
