@@ -2,20 +2,21 @@
 //! stored state and the log, turning saved definitions into a [`Registry`], and turning
 //! membership changes into the rows the state file stores.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use tessera_core::audience::{parse_audience, parse_computed};
 use tessera_core::identity::{AudienceChangeRow, Engine, EventFacts};
 use tessera_core::segment::{
     load_profiles, AudienceDef, ComputedTrait, MembershipChange, Registry, RegistryError, Segmenter,
 };
-use tessera_store::{Definition, ProfileDb, Store, StoreError};
+use tessera_core::MessageType;
+use tessera_store::{Definition, LogEntry, ProfileDb, Store, StoreError};
 
 /// Kinds of saved definitions.
 pub const KIND_COMPUTED: &str = "computed_trait";
 pub const KIND_AUDIENCE: &str = "audience";
 
 /// Log entries read per query while loading.
-const LOAD_CHUNK: usize = 4096;
+const LOAD_CHUNK: usize = 16_384;
 
 /// Threads batch evaluation uses.
 pub fn batch_threads() -> usize {
@@ -69,41 +70,124 @@ pub fn restore_segmenter(
     engine: &Engine,
     registry: Registry,
 ) -> Result<Segmenter, StoreError> {
+    let started = std::time::Instant::now();
     let mut seg = Segmenter::new();
     load_profiles(engine, &mut seg);
+    let profiles_s = started.elapsed().as_secs_f64();
     let upto = engine.position();
-    let assignments: HashMap<i64, i64> = db.assignments_upto(upto)?.into_iter().collect();
+    // (position, profile key) in log order, merged with the log as both are read in order.
+    let assignments = db.assignments_upto(upto)?;
+    let mut next = 0usize;
+    let threads = batch_threads();
     let mut after = 0;
     'read: loop {
         let entries = store.read_log(workspace, after, LOAD_CHUNK)?;
         if entries.is_empty() {
             break;
         }
+        // The entries up to the engine's position, each with the slot it was applied to.
+        let mut todo: Vec<(&LogEntry, u32)> = Vec::with_capacity(entries.len());
+        let mut done = false;
         for e in &entries {
             if e.position > upto {
-                break 'read;
+                done = true;
+                break;
             }
             after = e.position;
             seg.load_clock(e.received_at);
-            let Some(slot) = assignments
-                .get(&e.position)
-                .and_then(|&k| engine.slot_of(k))
-            else {
-                continue;
-            };
-            let Ok(f) = EventFacts::parse(e.position, e.timestamp, &e.source_id, &e.body) else {
-                continue;
-            };
-            if let Some(name) = f.event_name() {
-                let props = f
-                    .properties
-                    .and_then(|raw| serde_json::from_str(raw.get()).ok());
-                seg.load_event(slot, name, f.timestamp, props.as_ref());
+            while next < assignments.len() && assignments[next].0 < e.position {
+                next += 1;
+            }
+            let key = assignments
+                .get(next)
+                .filter(|a| a.0 == e.position)
+                .map(|a| a.1);
+            if let Some(slot) = key.and_then(|k| engine.slot_of(k)) {
+                todo.push((e, slot));
             }
         }
+        // Parsing is most of the work: split it over the cores, then load in log order.
+        let per = todo.len().div_ceil(threads).max(1);
+        let parsed: Vec<Vec<Option<Named>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = todo
+                .chunks(per)
+                .map(|chunk| s.spawn(move || chunk.iter().map(|(e, _)| named(e)).collect()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for ((_, slot), n) in todo.iter().zip(parsed.into_iter().flatten()) {
+            if let Some(n) = n {
+                seg.load_event(*slot, &n.name, n.timestamp, n.properties.as_ref());
+            }
+        }
+        if done {
+            break 'read;
+        }
     }
+    let events_s = started.elapsed().as_secs_f64() - profiles_s;
     seg.init_registry(registry, batch_threads());
+    tracing::info!(
+        workspace,
+        events = seg.events().rows(),
+        profiles_s,
+        events_s,
+        total_s = started.elapsed().as_secs_f64(),
+        "segmentation restored"
+    );
     Ok(seg)
+}
+
+/// A stored event as segmentation loads it.
+struct Named {
+    name: String,
+    timestamp: tessera_core::Millis,
+    properties: Option<serde_json::Value>,
+}
+
+/// The fields segmentation reads; everything else in the body is skipped.
+#[derive(serde::Deserialize)]
+struct NamedBody<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    properties: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The name, time and properties of a stored event, if it has a name (as
+/// [`EventFacts::event_name`] gives it; odd bodies go through the full reader).
+fn named(e: &LogEntry) -> Option<Named> {
+    let (name, raw) = match serde_json::from_str::<NamedBody<'_>>(&e.body) {
+        Ok(b) => {
+            let name = match b.kind.as_deref().and_then(MessageType::parse)? {
+                MessageType::Track => b.event?.into_owned(),
+                MessageType::Page => "page".to_string(),
+                MessageType::Screen => "screen".to_string(),
+                _ => return None,
+            };
+            let props = b
+                .properties
+                .and_then(|r| serde_json::from_str(r.get()).ok());
+            (name, props)
+        }
+        Err(_) => {
+            let f = EventFacts::parse(e.position, e.timestamp, &e.source_id, &e.body).ok()?;
+            let name = f.event_name()?.to_string();
+            let props = f
+                .properties
+                .and_then(|r| serde_json::from_str(r.get()).ok());
+            (name, props)
+        }
+    };
+    Some(Named {
+        name,
+        timestamp: e.timestamp,
+        properties: raw,
+    })
 }
 
 /// The rows of membership changes, stamped with when they were recorded.
