@@ -7,9 +7,9 @@
 
 use crate::cadence::Cadence;
 use crate::restore::{restore_engine, RestoreFailure};
-use crate::segments::{
-    batch_threads, change_rows, restore_segmenter, stored_registry, wall_micros,
-};
+use crate::segments::AudienceOutput;
+use crate::segments::{batch_threads, restore_segmenter, stored_registry};
+use crate::state_writer::{lower_priority, write_batches};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -17,7 +17,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tessera_core::identity::{AudienceChangeRow, CommitBatch, Engine, EventFacts, IdentityRules};
+use tessera_core::identity::{CommitBatch, Engine, EventFacts, IdentityRules};
 use tessera_core::segment::{apply_event, Registry, Segmenter};
 use tessera_store::{LogEntry, ProfileDb, Store, StoreError};
 
@@ -85,16 +85,16 @@ pub struct WorkspaceState {
     /// Segmentation: computed traits and audience memberships. Locked after `engine` when
     /// both are needed.
     pub segments: RwLock<Segmenter>,
-    db: RwLock<Arc<ProfileDb>>,
+    pub(crate) db: RwLock<Arc<ProfileDb>>,
     /// The last log position committed to the state file.
     pub committed: AtomicI64,
     /// The log position up to which every event (of any workspace) has been looked at.
     scanned: AtomicI64,
     /// How long the last commit without and with documents took, in milliseconds.
-    commit_took_ms: AtomicI64,
-    docs_took_ms: AtomicI64,
+    pub(crate) commit_took_ms: AtomicI64,
+    pub(crate) docs_took_ms: AtomicI64,
     /// Batches handed to the state writer and not yet written.
-    writer_queue: AtomicI64,
+    pub(crate) writer_queue: AtomicI64,
 }
 
 impl WorkspaceState {
@@ -128,9 +128,9 @@ pub enum ApplierError {
     Stopped(String),
 }
 
-type Reply = Sender<Result<(), String>>;
+pub(crate) type Reply = Sender<Result<(), String>>;
 /// A batch for the state writer, and who to tell once it is written.
-type WriterJob = (Arc<ProfileDb>, CommitBatch, Option<Reply>);
+pub(crate) type WriterJob = (Arc<ProfileDb>, CommitBatch, Option<Reply>);
 
 enum Command {
     SetRules(IdentityRules),
@@ -697,72 +697,6 @@ impl Worker {
     }
 }
 
-/// The writer thread: commits batches in order. A batch that cannot be written after a few
-/// tries stops all later writes, so the state file stays consistent at its last good position
-/// (a restart resumes from there and re-derives the rest from the log).
-fn write_batches(state: &WorkspaceState, batches: Receiver<WriterJob>) {
-    lower_priority();
-    let mut broken = false;
-    for (db, batch, reply) in batches {
-        if broken {
-            state.writer_queue.fetch_sub(1, Ordering::SeqCst);
-            if let Some(r) = reply {
-                let _ = r.send(Err("state writes stopped after an error".into()));
-            }
-            continue;
-        }
-        let mut tries = 0;
-        let started = Instant::now();
-        loop {
-            match db.commit(&batch) {
-                Ok(()) => {
-                    let ms = started.elapsed().as_millis() as i64;
-                    match batch.documents {
-                        true => state.docs_took_ms.store(ms, Ordering::SeqCst),
-                        false => state.commit_took_ms.store(ms, Ordering::SeqCst),
-                    }
-                    break;
-                }
-                Err(e) if tries < 5 => {
-                    tries += 1;
-                    tracing::warn!(workspace = %state.workspace, error = %e, "committing profile state failed; retrying");
-                    std::thread::sleep(Duration::from_millis(200 * tries));
-                }
-                Err(e) => {
-                    tracing::error!(workspace = %state.workspace, error = %e, "committing profile state failed; state writes stop until restart");
-                    broken = true;
-                    break;
-                }
-            }
-        }
-        // A rebuild may have swapped in a new state file meanwhile; only its position counts.
-        // Checked and stored under the lock the swap takes, so the two cannot interleave.
-        let current = state.db.read().expect("state lock poisoned");
-        if !broken && Arc::ptr_eq(&db, &current) {
-            state.committed.store(batch.position, Ordering::SeqCst);
-        }
-        state.writer_queue.fetch_sub(1, Ordering::SeqCst);
-        if let Some(r) = reply {
-            let _ = r.send(match broken {
-                false => Ok(()),
-                true => Err("writing the state file failed".into()),
-            });
-        }
-    }
-}
-
-/// Runs the calling thread at a lower CPU priority (nice 10). On a busy machine the threads
-/// that acknowledge events come first: an event is safe once it is in the log, and the
-/// applier catches up when the burst is over.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on this thread's own id; no memory is shared.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
-    }
-}
-
 /// Applies log entries to an engine; an unreadable body is logged and skipped (the log only
 /// holds validated messages, so this means a body written by something else).
 pub fn apply_entries(engine: &mut Engine, seg: &mut Segmenter, entries: &[LogEntry]) {
@@ -773,42 +707,6 @@ pub fn apply_entries(engine: &mut Engine, seg: &mut Segmenter, entries: &[LogEnt
                 tracing::warn!(position = e.position, error = %err.reason, "skipping an unreadable event");
                 engine.skip_to(e.position);
                 seg.advance(e.received_at);
-            }
-        }
-    }
-}
-
-/// Membership changes taken from the segmenter, waiting for the next commit.
-#[derive(Default)]
-struct AudienceOutput {
-    rows: Vec<AudienceChangeRow>,
-    dropped: Vec<String>,
-    /// The last size stored of each audience.
-    sizes: HashMap<String, usize>,
-}
-
-impl AudienceOutput {
-    fn take_from(&mut self, seg: &mut Segmenter) {
-        let changes = seg.take_changes();
-        if !changes.is_empty() {
-            self.rows.extend(change_rows(changes, wall_micros()));
-        }
-    }
-
-    /// Moves the changes into `batch`, with a size sample of every audience whose size
-    /// changed since the last one.
-    fn drain_into(&mut self, seg: &Segmenter, batch: &mut CommitBatch) {
-        batch.audience_changes = std::mem::take(&mut self.rows);
-        batch.dropped_audiences = std::mem::take(&mut self.dropped);
-        for id in &batch.dropped_audiences {
-            self.sizes.remove(id);
-        }
-        for (a, size) in seg.registry().audiences.iter().zip(seg.sizes()) {
-            if self.sizes.get(&a.id) != Some(&size) {
-                self.sizes.insert(a.id.clone(), size);
-                batch
-                    .audience_sizes
-                    .push((a.id.clone(), seg.now(), size as i64));
             }
         }
     }

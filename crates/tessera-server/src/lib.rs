@@ -20,6 +20,7 @@ pub mod profiles_api;
 pub mod restore;
 pub mod segments;
 pub mod state;
+mod state_writer;
 pub mod tracking;
 
 use audiences_api::{audiences, computed_traits};

@@ -3,8 +3,9 @@
 //! membership changes into the rows the state file stores.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use tessera_core::audience::{parse_audience, parse_computed};
-use tessera_core::identity::{AudienceChangeRow, Engine, EventFacts};
+use tessera_core::identity::{AudienceChangeRow, CommitBatch, Engine, EventFacts};
 use tessera_core::segment::{
     load_profiles, AudienceDef, ComputedTrait, MembershipChange, Registry, RegistryError, Segmenter,
 };
@@ -213,4 +214,41 @@ pub fn wall_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Membership changes taken from the segmenter, waiting for the next commit.
+#[derive(Default)]
+pub(crate) struct AudienceOutput {
+    pub(crate) rows: Vec<AudienceChangeRow>,
+    /// Audiences deleted since the last commit.
+    pub(crate) dropped: Vec<String>,
+    /// The last size stored of each audience.
+    sizes: HashMap<String, usize>,
+}
+
+impl AudienceOutput {
+    pub(crate) fn take_from(&mut self, seg: &mut Segmenter) {
+        let changes = seg.take_changes();
+        if !changes.is_empty() {
+            self.rows.extend(change_rows(changes, wall_micros()));
+        }
+    }
+
+    /// Moves the changes into `batch`, with a size sample of every audience whose size
+    /// changed since the last one.
+    pub(crate) fn drain_into(&mut self, seg: &Segmenter, batch: &mut CommitBatch) {
+        batch.audience_changes = std::mem::take(&mut self.rows);
+        batch.dropped_audiences = std::mem::take(&mut self.dropped);
+        for id in &batch.dropped_audiences {
+            self.sizes.remove(id);
+        }
+        for (a, size) in seg.registry().audiences.iter().zip(seg.sizes()) {
+            if self.sizes.get(&a.id) != Some(&size) {
+                self.sizes.insert(a.id.clone(), size);
+                batch
+                    .audience_sizes
+                    .push((a.id.clone(), seg.now(), size as i64));
+            }
+        }
+    }
 }
