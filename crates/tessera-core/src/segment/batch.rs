@@ -376,44 +376,44 @@ impl Counts {
     }
 }
 
-fn event_condition(v: &BatchView<'_>, e: &EventCond, threads: usize, within: &Bitset) -> Bitset {
+/// Matching rows of `e` per live profile, one array per thread, each counter bumped by `bump`.
+fn count_per_profile<T: Copy + Default + Send>(
+    v: &BatchView<'_>,
+    e: &EventCond,
+    part: &Partition,
+    threads: usize,
+    bump: impl Fn(&mut T) + Sync,
+) -> Vec<Vec<T>> {
     let slots = v.live_of.len();
+    // Rows keep the slot they were applied to; only merged ones need mapping to the live one.
+    let live_of = |s: u32| (if v.merged { v.live_of[s as usize] } else { s }) as usize;
+    fold_matching_rows(
+        part,
+        e.filter.as_ref(),
+        e.window,
+        v.now,
+        threads,
+        || vec![T::default(); slots],
+        |c, r| bump(&mut c[live_of(part.slot[r])]),
+    )
+}
+
+fn event_condition(v: &BatchView<'_>, e: &EventCond, threads: usize, within: &Bitset) -> Bitset {
     // The count above which the answer cannot change.
     let cap = match e.occurrence {
         Occurrence::AtLeast(n) | Occurrence::AtMost(n) | Occurrence::Exactly(n) => u64::from(n) + 1,
         Occurrence::Never => 1,
     };
-    // Rows keep the slot they were applied to; only merged ones need mapping to the live one.
-    let live_of = |s: u32| (if v.merged { v.live_of[s as usize] } else { s }) as usize;
     let counts = match v.events.partition(&e.event) {
         None => Counts::Bytes(Vec::new()),
-        Some(part) if cap <= u64::from(u8::MAX) => {
-            let cap = cap as u8;
-            Counts::Bytes(fold_matching_rows(
-                part,
-                e.filter.as_ref(),
-                e.window,
-                v.now,
-                threads,
-                || vec![0u8; slots],
-                |c, r| {
-                    let n = &mut c[live_of(part.slot[r])];
-                    *n = (*n + 1).min(cap);
-                },
-            ))
-        }
-        Some(part) => Counts::Words(fold_matching_rows(
-            part,
-            e.filter.as_ref(),
-            e.window,
-            v.now,
-            threads,
-            || vec![0u32; slots],
-            |c, r| {
-                let n = &mut c[live_of(part.slot[r])];
-                *n = n.saturating_add(1);
-            },
-        )),
+        Some(part) => match u8::try_from(cap) {
+            Ok(cap) => Counts::Bytes(count_per_profile(v, e, part, threads, |n: &mut u8| {
+                *n = n.saturating_add(1).min(cap)
+            })),
+            Err(_) => Counts::Words(count_per_profile(v, e, part, threads, |n: &mut u32| {
+                *n = n.saturating_add(1)
+            })),
+        },
     };
     let words = within.words().len();
     parallel_words(words, threads, |w| {

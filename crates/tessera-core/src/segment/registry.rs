@@ -357,24 +357,6 @@ impl Registry {
         }
         out
     }
-
-    /// Every event name any definition reads.
-    pub fn event_names(&self, computed: &[usize], audiences: &[usize]) -> BTreeSet<String> {
-        let mut names: BTreeSet<String> = computed
-            .iter()
-            .map(|&i| self.computed[i].def.event.clone())
-            .collect();
-        for &a in audiences {
-            let d = &self.audience_deps[a];
-            names.extend(d.events.iter().cloned());
-            for c in &d.computed_traits {
-                if let Some(&i) = self.computed_index.get(c) {
-                    names.insert(self.computed[i].def.event.clone());
-                }
-            }
-        }
-        names
-    }
 }
 
 fn invalid(name: &str, errors: &[crate::audience::LangError]) -> RegistryError {

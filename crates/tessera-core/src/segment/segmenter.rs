@@ -321,12 +321,6 @@ impl Segmenter {
         self.now = self.now.max(now);
     }
 
-    /// The profile's traits and the events of the named partitions, in log order, with all
-    /// their properties.
-    pub fn profile_data(&self, live: u32, names: &BTreeSet<String>) -> ProfileData {
-        self.materialize(live, names.iter().map(|n| (n, None)))
-    }
-
     /// The profile's traits and events of the given names in log order, each with only the
     /// property paths given (all properties for `None`).
     fn materialize<'n>(
