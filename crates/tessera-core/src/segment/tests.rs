@@ -120,3 +120,23 @@ fn members_enter_on_events_leave_with_time_and_follow_merges() {
     assert_eq!(exit.at, 32 * DAY);
     assert_eq!(seg.sizes(), vec![0, 0]);
 }
+
+#[test]
+fn batch_counts_hold_past_a_byte() {
+    let mut seg = Segmenter::new();
+    seg.register(0, 1, 0);
+    seg.register(1, 2, 1);
+    for i in 0..300 {
+        seg.load_event(0, "Viewed", i, None);
+    }
+    for i in 0..254 {
+        seg.load_event(1, "Viewed", i, None);
+    }
+    seg.load_clock(1_000);
+    let size = |text: &str| seg.preview(&parse_audience(text).unwrap(), 2).count();
+    assert_eq!(size(r#"performed "Viewed" at least 254 times"#), 2);
+    assert_eq!(size(r#"performed "Viewed" at least 255 times"#), 1);
+    assert_eq!(size(r#"performed "Viewed" at most 254 times"#), 1);
+    assert_eq!(size(r#"performed "Viewed" exactly 300 times"#), 1);
+    assert_eq!(size(r#"performed "Viewed" exactly 299 times"#), 0);
+}
