@@ -3,6 +3,7 @@
 //! reads no clock: the caller passes in the time and any generated ids, so every rule here is
 //! a plain, replayable function.
 
+pub mod activation;
 pub mod audience;
 pub mod error;
 pub mod identity;

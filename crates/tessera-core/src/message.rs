@@ -24,6 +24,9 @@ pub enum MessageType {
     Screen,
     Group,
     Alias,
+    /// A timer tick the applier appends to the log, so that timers (journey waits) fire at a
+    /// fixed place in the log and a replay fires them identically. Never accepted from clients.
+    Tick,
 }
 
 impl MessageType {
@@ -44,6 +47,7 @@ impl MessageType {
             MessageType::Screen => "screen",
             MessageType::Group => "group",
             MessageType::Alias => "alias",
+            MessageType::Tick => "tick",
         }
     }
 

@@ -26,7 +26,7 @@ pub use batch::BatchView;
 pub use bitset::Bitset;
 pub use column::{Cell, Column};
 pub use events::{EventStore, Partition};
-pub use feed::{apply_event, load_profiles};
+pub use feed::{apply_event, load_profiles, set_trait};
 pub use registry::{AudienceDef, ComputedTrait, Registry, RegistryError};
 pub use segmenter::{default_value, Applied, MembershipChange, Reason, Segmenter};
 pub use table::Table;

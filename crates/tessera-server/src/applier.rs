@@ -5,7 +5,10 @@
 //! Rebuilds (after a split or a rule change, and `tessera replay`) run the same loop into a
 //! fresh engine and a fresh state file, then swap them in.
 
+use crate::activation::{activate_audience_changes, apply_and_activate};
+use crate::activation_defs::{stored_activation, ActivationConfig};
 use crate::cadence::Cadence;
+use crate::delivery::Delivery;
 use crate::restore::{restore_engine, RestoreFailure};
 use crate::segments::AudienceOutput;
 use crate::segments::{batch_threads, restore_segmenter, stored_registry};
@@ -17,9 +20,15 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tessera_core::identity::{CommitBatch, Engine, EventFacts, IdentityRules};
-use tessera_core::segment::{apply_event, Registry, Segmenter};
-use tessera_store::{LogEntry, ProfileDb, Store, StoreError};
+use tessera_core::activation::OutboxRecord;
+use tessera_core::identity::{CommitBatch, Engine, IdentityRules};
+use tessera_core::segment::{Registry, Segmenter};
+use tessera_store::{ProfileDb, Store, StoreError};
+
+pub use crate::log_apply::{apply_entries, replay_into};
+
+mod commands;
+pub use crate::workspace::WorkspaceState;
 
 /// Events read from the log per query.
 const READ_CHUNK: usize = 4096;
@@ -78,46 +87,6 @@ impl LogSignal {
     }
 }
 
-/// The derived state of one workspace, shared by its applier and the readers.
-pub struct WorkspaceState {
-    pub workspace: String,
-    pub engine: RwLock<Engine>,
-    /// Segmentation: computed traits and audience memberships. Locked after `engine` when
-    /// both are needed.
-    pub segments: RwLock<Segmenter>,
-    pub(crate) db: RwLock<Arc<ProfileDb>>,
-    /// The last log position committed to the state file.
-    pub committed: AtomicI64,
-    /// The log position up to which every event (of any workspace) has been looked at.
-    scanned: AtomicI64,
-    /// How long the last commit without and with documents took, in milliseconds.
-    pub(crate) commit_took_ms: AtomicI64,
-    pub(crate) docs_took_ms: AtomicI64,
-    /// Batches handed to the state writer and not yet written.
-    pub(crate) writer_queue: AtomicI64,
-}
-
-impl WorkspaceState {
-    /// The current state file (a rebuild may swap it).
-    pub fn db(&self) -> Arc<ProfileDb> {
-        self.db.read().expect("state lock poisoned").clone()
-    }
-
-    /// The log position applied so far.
-    pub fn applied(&self) -> i64 {
-        self.engine.read().expect("engine poisoned").position()
-    }
-
-    fn took(&self, ms: &AtomicI64) -> Duration {
-        Duration::from_millis(ms.load(Ordering::SeqCst).max(0) as u64)
-    }
-
-    /// Whether the state file holds everything applied up to `position`.
-    pub fn persisted(&self, position: i64) -> bool {
-        self.committed.load(Ordering::SeqCst) >= position
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ApplierError {
     #[error("{0}")]
@@ -136,6 +105,7 @@ enum Command {
     SetRules(IdentityRules),
     Rebuild(IdentityRules, Reply),
     SetDefinitions(Registry, Reply),
+    SetActivation(ActivationConfig, Reply),
 }
 
 struct Handle {
@@ -157,6 +127,8 @@ pub struct Appliers {
     pub rules_update: tokio::sync::Mutex<()>,
     /// Held while a request reads, changes and stores definitions, for the same reason.
     pub definitions_update: tokio::sync::Mutex<()>,
+    /// Every destination's delivery queue.
+    pub delivery: Arc<Delivery>,
 }
 
 impl Appliers {
@@ -174,6 +146,7 @@ impl Appliers {
             running: Mutex::new(HashMap::new()),
             rules_update: tokio::sync::Mutex::new(()),
             definitions_update: tokio::sync::Mutex::new(()),
+            delivery: Arc::new(Delivery::new()),
         }
     }
 
@@ -211,6 +184,8 @@ impl Appliers {
         let (db, engine, rebuild) = self.restore(workspace, &wanted)?;
         let registry = stored_registry(self.store.as_ref(), workspace)?;
         let segments = restore_segmenter(self.store.as_ref(), workspace, &db, &engine, registry)?;
+        let config = stored_activation(self.store.as_ref(), workspace)?;
+        let activation = config.restore(&db)?;
         let position = engine.position();
         let state = Arc::new(WorkspaceState {
             workspace: workspace.to_string(),
@@ -222,7 +197,10 @@ impl Appliers {
             engine: RwLock::new(engine),
             segments: RwLock::new(segments),
             db: RwLock::new(Arc::new(db)),
+            activation: RwLock::new(activation),
+            reports: Mutex::new(Default::default()),
         });
+        self.delivery.configure(&state, &config.destinations);
         let (tx, rx) = channel();
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
@@ -231,6 +209,7 @@ impl Appliers {
             signal: self.signal.clone(),
             stop: stop.clone(),
             dir: self.dir.clone(),
+            delivery: self.delivery.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("applier-{workspace}"))
@@ -312,6 +291,16 @@ impl Appliers {
         Ok(())
     }
 
+    /// Replaces a workspace's destinations and journeys; the receiver answers once they are in
+    /// use (and the backfills of newly synced audiences are decided and committed).
+    pub fn set_activation(
+        &self,
+        workspace: &str,
+        config: ActivationConfig,
+    ) -> Result<Receiver<Result<(), String>>, ApplierError> {
+        self.send(workspace, |reply| Command::SetActivation(config, reply))
+    }
+
     /// Replaces a workspace's computed-trait and audience definitions; the receiver answers
     /// once changed ones are evaluated over every profile and their changes committed.
     pub fn set_definitions(
@@ -352,6 +341,7 @@ impl Appliers {
 
     /// Stops a workspace's applier and deletes its derived state (the workspace is gone).
     pub fn remove(&self, workspace: &str) {
+        self.delivery.stop_workspace(workspace);
         let handle = self
             .running
             .lock()
@@ -420,6 +410,7 @@ impl Appliers {
                         .map(|a| a.id.clone())
                         .zip(seg.sizes())
                         .collect(),
+                    destinations: self.delivery.all_health(&state.workspace),
                 }
             })
             .collect();
@@ -440,6 +431,8 @@ pub struct ApplierFigures {
     pub segment_bytes: usize,
     /// (audience id, members).
     pub audience_sizes: Vec<(String, usize)>,
+    /// Each running destination's delivery figures, by destination id.
+    pub destinations: Vec<(String, crate::delivery::Health)>,
 }
 
 struct Worker {
@@ -448,6 +441,16 @@ struct Worker {
     signal: Arc<LogSignal>,
     stop: Arc<AtomicBool>,
     dir: PathBuf,
+    delivery: Arc<Delivery>,
+}
+
+/// What the applier decided since its last commit, besides the engine's own changes.
+#[derive(Default)]
+struct Output {
+    audience: AudienceOutput,
+    records: Vec<OutboxRecord>,
+    /// The last tick appended for journey timers: its instant and when it was appended.
+    tick: Option<(i64, Instant)>,
 }
 
 impl Worker {
@@ -460,67 +463,12 @@ impl Worker {
             .name(format!("state-writer-{ws}"))
             .spawn(move || write_batches(&state, batches));
         let mut pending = 0usize;
-        let mut audience = AudienceOutput::default();
+        let mut out = Output::default();
         let mut commits = commit_cadence();
         let mut docs = docs_cadence();
         loop {
             while let Ok(cmd) = commands.try_recv() {
-                match cmd {
-                    Command::SetRules(rules) => {
-                        // A barrier: events so far were applied under the old rules; the
-                        // documents written now carry the new ones, so a restart applies each
-                        // event under the rules it was applied under live.
-                        self.write_engine().set_rules(rules);
-                        self.commit(&mut pending, &writer, true, &mut audience);
-                        docs.started();
-                    }
-                    Command::Rebuild(rules, reply) => {
-                        self.commit(&mut pending, &writer, false, &mut audience);
-                        let outcome = self.rebuild(rules).map_err(|e| e.to_string());
-                        match outcome {
-                            Err(e) => {
-                                tracing::error!(workspace = %ws, error = %e, "rebuild failed");
-                                let _ = reply.send(Err(e));
-                            }
-                            Ok(()) => {
-                                // Answered once what the rebuild changed is in the state file.
-                                audience.take_from(&mut self.write_segments());
-                                self.commit_then(
-                                    &mut pending,
-                                    &writer,
-                                    true,
-                                    &mut audience,
-                                    Some(reply),
-                                );
-                                docs.started();
-                            }
-                        }
-                    }
-                    Command::SetDefinitions(registry, reply) => {
-                        let started = Instant::now();
-                        {
-                            let mut seg = self.write_segments();
-                            let new_ids: std::collections::BTreeSet<&str> =
-                                registry.audiences.iter().map(|a| a.id.as_str()).collect();
-                            let dropped: Vec<String> = seg
-                                .registry()
-                                .audiences
-                                .iter()
-                                .filter(|a| !new_ids.contains(a.id.as_str()))
-                                .map(|a| a.id.clone())
-                                .collect();
-                            audience.dropped.extend(dropped);
-                            seg.set_registry(registry, batch_threads());
-                            audience.take_from(&mut seg);
-                        }
-                        tracing::info!(workspace = %ws, took_ms = started.elapsed().as_millis() as u64, "definitions applied");
-                        // Answered once the changes are in the state file. With documents: a
-                        // restart must not re-derive events from before this change under the
-                        // new definitions (that would record entries that never happened).
-                        self.commit_then(&mut pending, &writer, true, &mut audience, Some(reply));
-                        docs.started();
-                    }
-                }
+                self.command(cmd, &mut pending, &writer, &mut out, &mut docs);
             }
             let seen = self.signal.current();
             // Read on from what was looked at, not only from what was applied, so an idle
@@ -550,21 +498,54 @@ impl Worker {
             };
             if !entries.is_empty() {
                 for chunk in entries.chunks(LOCK_CHUNK) {
-                    let mut engine = self.write_engine();
-                    let mut seg = self.write_segments();
-                    apply_entries(&mut engine, &mut seg, chunk);
-                    audience.take_from(&mut seg);
+                    let decided = out.records.len();
+                    {
+                        let mut engine = self.write_engine();
+                        let mut seg = self.write_segments();
+                        let mut act = self.state.activation.write().expect("activation poisoned");
+                        apply_and_activate(
+                            &mut engine,
+                            &mut seg,
+                            &mut act,
+                            chunk,
+                            &mut out.audience,
+                            &mut out.records,
+                        );
+                    }
+                    self.delivery.dispatch(&ws, &out.records[decided..]);
                 }
                 pending += entries.len();
             } else {
                 // Idle: time still passes for sliding windows. A second behind the wall clock,
                 // so that events received just before but not yet in the log are still
                 // evaluated at their own receipt time, as a replay of the log would.
-                let mut seg = self.write_segments();
-                seg.advance(crate::state::now_millis() - IDLE_CLOCK_LAG_MS);
-                audience.take_from(&mut seg);
+                let decided = out.records.len();
+                {
+                    let engine = self.read_engine();
+                    let mut seg = self.write_segments();
+                    let from = out.audience.rows.len();
+                    seg.advance(crate::state::now_millis() - IDLE_CLOCK_LAG_MS);
+                    out.audience.take_from(&mut seg);
+                    let mut act = self.state.activation.write().expect("activation poisoned");
+                    let mut actions = Vec::new();
+                    activate_audience_changes(
+                        &engine,
+                        &seg,
+                        &mut act,
+                        &out.audience,
+                        from,
+                        engine.position(),
+                        &mut actions,
+                        &mut out.records,
+                    );
+                    // Journeys act on time-driven changes at the next tick (no trait writes
+                    // outside the log's order).
+                    drop(actions);
+                }
+                self.delivery.dispatch(&ws, &out.records[decided..]);
             }
-            pending += audience.rows.len();
+            self.append_tick_when_due(&mut out);
+            pending += out.audience.rows.len() + out.records.len() + self.state.reports_waiting();
             commits.took(self.state.took(&self.state.commit_took_ms));
             docs.took(self.state.took(&self.state.docs_took_ms));
             // Documents are rendered a slice at a time between events (see the engine's
@@ -580,7 +561,7 @@ impl Worker {
             if writer_free
                 && (docs_ready || (pending > 0 && (pending >= COMMIT_EVENTS || commits.due())))
             {
-                self.commit(&mut pending, &writer, false, &mut audience);
+                self.commit(&mut pending, &writer, false, &mut out);
                 commits.started();
             }
             if self.stop.load(Ordering::SeqCst) {
@@ -589,17 +570,21 @@ impl Worker {
             // Wait only when caught up and no snapshot is half rendered.
             let snapshot_waiting = rendering && !docs_ready;
             if entries.len() < READ_CHUNK && !snapshot_waiting {
-                // Idle: wake for new events, or when what is pending is due for its commit.
-                let due = if pending > 0 {
+                // Idle: wake for new events, when what is pending is due for its commit, or
+                // when a journey timer is due.
+                let mut due = if pending > 0 {
                     commits.remaining()
                 } else {
                     Duration::from_millis(200)
                 };
+                if let Some(t) = self.timer_in() {
+                    due = due.min(t);
+                }
                 self.signal.wait(seen, due.max(Duration::from_millis(1)));
             }
         }
         // Stopping: what was applied is committed, documents included, before the thread ends.
-        self.commit(&mut pending, &writer, true, &mut audience);
+        self.commit(&mut pending, &writer, true, &mut out);
         drop(writer);
         if let Ok(t) = writer_thread {
             let _ = t.join();
@@ -625,9 +610,9 @@ impl Worker {
         pending: &mut usize,
         writer: &SyncSender<WriterJob>,
         with_docs: bool,
-        audience: &mut AudienceOutput,
+        out: &mut Output,
     ) {
-        self.commit_then(pending, writer, with_docs, audience, None)
+        self.commit_then(pending, writer, with_docs, out, None)
     }
 
     /// [`Worker::commit`], then `reply` once the batch is written.
@@ -636,15 +621,28 @@ impl Worker {
         pending: &mut usize,
         writer: &SyncSender<WriterJob>,
         with_docs: bool,
-        audience: &mut AudienceOutput,
+        out: &mut Output,
         reply: Option<Reply>,
     ) {
         let drained = self.write_engine().drain_changes(with_docs);
         let mut batch = self.read_engine().batch_of(drained);
-        audience.drain_into(
+        out.audience.drain_into(
             &self.state.segments.read().expect("segments poisoned"),
             &mut batch,
         );
+        batch.activation.records = std::mem::take(&mut out.records);
+        batch.activation.journey_rows = self
+            .state
+            .activation
+            .write()
+            .expect("activation poisoned")
+            .journeys
+            .take_dirty();
+        {
+            let mut reports = self.state.reports.lock().expect("reports poisoned");
+            batch.activation.attempts = std::mem::take(&mut reports.attempts);
+            batch.activation.requeued = std::mem::take(&mut reports.requeued);
+        }
         *pending = 0;
         if !batch.documents
             && batch.is_empty()
@@ -695,46 +693,6 @@ impl Worker {
         tracing::info!(workspace = %ws, took_ms = started.elapsed().as_millis() as u64, "profile state rebuilt from the log");
         Ok(())
     }
-}
-
-/// Applies log entries to an engine; an unreadable body is logged and skipped (the log only
-/// holds validated messages, so this means a body written by something else).
-pub fn apply_entries(engine: &mut Engine, seg: &mut Segmenter, entries: &[LogEntry]) {
-    for e in entries {
-        match EventFacts::parse(e.position, e.timestamp, &e.source_id, &e.body) {
-            Ok(f) => apply_event(engine, seg, &f, e.received_at),
-            Err(err) => {
-                tracing::warn!(position = e.position, error = %err.reason, "skipping an unreadable event");
-                engine.skip_to(e.position);
-                seg.advance(e.received_at);
-            }
-        }
-    }
-}
-
-/// Applies the log from the engine's position to its head, committing into `db` as it goes.
-pub fn replay_into(
-    store: &dyn Store,
-    workspace: &str,
-    engine: &mut Engine,
-    seg: &mut Segmenter,
-    db: &ProfileDb,
-) -> Result<(), StoreError> {
-    let mut pending = 0;
-    loop {
-        let entries = store.read_log(workspace, engine.position(), READ_CHUNK)?;
-        if entries.is_empty() {
-            break;
-        }
-        apply_entries(engine, seg, &entries);
-        pending += entries.len();
-        if pending >= COMMIT_EVENTS {
-            let drained = engine.drain_changes(false);
-            db.commit(&engine.batch_of(drained))?;
-            pending = 0;
-        }
-    }
-    db.commit(&engine.take_changes())
 }
 
 /// Where the state files of workspaces live inside a data directory.

@@ -141,7 +141,8 @@ fn read_body(kind: Kind, body: &[u8], create: bool) -> Result<DefBody, ApiError>
     Ok(DefBody { name, definition })
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+/// The applier did not take a change on (it stopped, or its commit failed).
+pub(crate) fn applier_unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "definitions unavailable");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -172,13 +173,20 @@ async fn store_and_apply(
     let rx = st
         .appliers
         .set_definitions(&ws, registry)
-        .map_err(internal)?;
+        .map_err(applier_unavailable)?;
+    applied(rx).await?;
+    caught_up(state).await
+}
+
+/// Waits for the applier's answer to a change.
+pub(crate) async fn applied(
+    rx: std::sync::mpsc::Receiver<Result<(), String>>,
+) -> Result<(), ApiError> {
     tokio::task::spawn_blocking(move || rx.recv())
         .await
-        .map_err(internal)?
-        .map_err(internal)?
-        .map_err(internal)?;
-    caught_up(state).await
+        .map_err(applier_unavailable)?
+        .map_err(applier_unavailable)?
+        .map_err(applier_unavailable)
 }
 
 /// Refuses to remove or rename a computed trait or audience that another audience reads (its
@@ -202,6 +210,30 @@ fn ensure_unused(defs: &[Definition], old: &Definition, doing: &str) -> Result<(
                 "\"{}\" cannot be {doing}: audience \"{}\" uses it",
                 old.name, a.name
             ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Refuses to delete an audience a destination syncs or filters on, or a journey starts from:
+/// 409 `in_use`.
+fn ensure_not_activated(defs: &[Definition], old: &Definition) -> Result<(), ApiError> {
+    let config = crate::activation_defs::config_of(defs);
+    let by_destination = config
+        .destinations
+        .iter()
+        .find(|d| d.audiences_used().contains(&old.id))
+        .map(|d| format!("destination \"{}\"", d.name));
+    let by_journey = config
+        .journeys
+        .iter()
+        .find(|j| j.to_json()["trigger"]["audience"].as_str() == Some(old.id.as_str()))
+        .map(|j| format!("journey \"{}\"", j.name));
+    match by_destination.or(by_journey) {
+        Some(user) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "in_use",
+            format!("\"{}\" cannot be deleted: {user} uses it", old.name),
         )),
         None => Ok(()),
     }
@@ -340,7 +372,9 @@ pub async fn delete(
     let state = readable_state(&st, &headers, q.workspace.as_deref(), true)?;
     let _serial = st.appliers.definitions_update.lock().await;
     let old = current(&st, &state.workspace, kind, &id)?;
-    ensure_unused(&st.store.definitions(&state.workspace)?, &old, "deleted")?;
+    let defs = st.store.definitions(&state.workspace)?;
+    ensure_unused(&defs, &old, "deleted")?;
+    ensure_not_activated(&defs, &old)?;
     let name = old.name.clone();
     let d = Definition {
         version: old.version + 1,

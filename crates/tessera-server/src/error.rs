@@ -5,6 +5,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+use tessera_core::activation::destination::ConfigError;
+use tessera_core::activation::journey::JourneyError;
 use tessera_core::audience::{LangError, Location};
 use tessera_core::segment::RegistryError;
 use tessera_core::MessageError;
@@ -133,6 +135,29 @@ impl From<RegistryError> for ApiError {
             RegistryError::Cycle(_) | RegistryError::DuplicateName(_) => StatusCode::CONFLICT,
         };
         ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// A destination or journey that cannot be used: 400 naming the JSON Pointer of the field.
+fn invalid_config(code: &'static str, pointer: &str, message: &str) -> ApiError {
+    let mut details = serde_json::Map::new();
+    details.insert("pointer".into(), json!(pointer));
+    let at = match pointer {
+        "" => String::new(),
+        p => format!(" (at {p})"),
+    };
+    ApiError::bad_request(code, format!("{message}{at}")).with_details(details)
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> ApiError {
+        invalid_config("invalid_destination", &e.pointer, &e.message)
+    }
+}
+
+impl From<JourneyError> for ApiError {
+    fn from(e: JourneyError) -> ApiError {
+        invalid_config("invalid_journey", &e.pointer, &e.message)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Tessera's HTTP server: the Segment-compatible Tracking API, the admin API, the event
 //! debugger, health checks and Prometheus metrics, over any [`tessera_store::Store`].
 
+pub mod activation;
+pub mod activation_defs;
 pub mod admin_api;
 pub mod applier;
 pub mod audiences_api;
@@ -9,11 +11,16 @@ pub mod body;
 pub mod bootstrap;
 pub mod cadence;
 pub mod debugger;
+pub mod deliveries_api;
+pub mod delivery;
+pub mod destinations_api;
 pub mod error;
 mod explain;
 pub mod extract;
 pub mod identity_api;
 pub mod ids;
+pub mod journeys_api;
+mod log_apply;
 pub mod metrics;
 mod paging;
 pub mod profiles_api;
@@ -22,6 +29,7 @@ pub mod segments;
 pub mod state;
 mod state_writer;
 pub mod tracking;
+pub mod workspace;
 
 use audiences_api::{audiences, computed_traits};
 use axum::extract::State;
@@ -121,6 +129,51 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/api/v1/audience-events",
             get(audiences_api::all_audience_events),
+        )
+        .route(
+            "/api/v1/destinations",
+            get(destinations_api::list).post(destinations_api::create),
+        )
+        .route(
+            "/api/v1/destinations/{id}",
+            get(destinations_api::get)
+                .put(destinations_api::update)
+                .delete(destinations_api::delete),
+        )
+        .route(
+            "/api/v1/destinations/{id}/{action}",
+            post(destinations_api::action),
+        )
+        .route(
+            "/api/v1/destinations/{id}/deliveries",
+            get(deliveries_api::deliveries),
+        )
+        .route(
+            "/api/v1/destinations/{id}/dead-letters",
+            get(deliveries_api::dead_letters),
+        )
+        .route(
+            "/api/v1/destinations/{id}/dead-letters/replay",
+            post(deliveries_api::replay),
+        )
+        .route(
+            "/api/v1/destinations/{id}/dead-letters/{key}",
+            get(deliveries_api::dead_letter),
+        )
+        .route(
+            "/api/v1/journeys",
+            get(journeys_api::list).post(journeys_api::create),
+        )
+        .route(
+            "/api/v1/journeys/{id}",
+            get(journeys_api::get)
+                .put(journeys_api::update)
+                .delete(journeys_api::delete),
+        )
+        .route("/api/v1/journeys/{id}/metrics", get(journeys_api::metrics))
+        .route(
+            "/api/v1/journeys/{id}/versions",
+            get(journeys_api::versions),
         )
         .route("/api/v1/openapi.json", get(openapi));
     let profiles = Router::new()

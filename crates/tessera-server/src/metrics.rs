@@ -202,8 +202,50 @@ impl Metrics {
                 );
             }
         }
+        let per_destination: [(&str, &str, &str, DestValue); 4] = [
+            (
+                "tessera_deliveries_total",
+                "counter",
+                "Records delivered since start.",
+                |h| h.delivered,
+            ),
+            (
+                "tessera_delivery_failures_total",
+                "counter",
+                "Failed delivery requests since start.",
+                |h| h.failed_attempts,
+            ),
+            (
+                "tessera_dead_letters_total",
+                "counter",
+                "Records moved to the dead-letter queue since start.",
+                |h| h.dead,
+            ),
+            (
+                "tessera_delivery_queued",
+                "gauge",
+                "Records a destination holds (queued, retrying, in flight).",
+                |h| h.queued as u64,
+            ),
+        ];
+        for (name, kind, help, value) in per_destination {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for f in figures {
+                for (dest, h) in &f.destinations {
+                    let _ = writeln!(
+                        o,
+                        "{name}{{workspace=\"{}\",destination=\"{dest}\"}} {}",
+                        f.workspace,
+                        value(h)
+                    );
+                }
+            }
+        }
     }
 }
+
+/// A per-destination figure of its delivery health.
+type DestValue = fn(&crate::delivery::Health) -> u64;
 
 /// A per-workspace gauge: name, help text, and its value of a workspace's figures.
 type Gauge<'a> = (&'a str, &'a str, &'a dyn Fn(&ApplierFigures) -> u64);

@@ -39,12 +39,14 @@ pub fn registry_from(defs: &[Definition]) -> Result<Registry, RegistryError> {
                 version: d.version,
                 def: parse_computed(&d.definition).map_err(bad)?,
             }),
-            _ => audiences.push(AudienceDef {
+            KIND_AUDIENCE => audiences.push(AudienceDef {
                 id: d.id.clone(),
                 name: d.name.clone(),
                 version: d.version,
                 def: parse_audience(&d.definition).map_err(bad)?,
             }),
+            // Destinations and journeys live in the same table.
+            _ => {}
         }
     }
     Registry::new(computed, audiences)

@@ -7,12 +7,18 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Delivered records and delivery attempts are kept this long (dead and pending ones stay).
+const KEEP_DELIVERED: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often the writer removes what is older.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
 /// The writer thread: commits batches in order. A batch that cannot be written after a few
 /// tries stops all later writes, so the state file stays consistent at its last good position
 /// (a restart resumes from there and re-derives the rest from the log).
 pub(crate) fn write_batches(state: &WorkspaceState, batches: Receiver<WriterJob>) {
     lower_priority();
     let mut broken = false;
+    let mut purged = Instant::now();
     for (db, batch, reply) in batches {
         if broken {
             state.writer_queue.fetch_sub(1, Ordering::SeqCst);
@@ -50,6 +56,13 @@ pub(crate) fn write_batches(state: &WorkspaceState, batches: Receiver<WriterJob>
         let current = state.db.read().expect("state lock poisoned");
         if !broken && Arc::ptr_eq(&db, &current) {
             state.committed.store(batch.position, Ordering::SeqCst);
+        }
+        if !broken && purged.elapsed() > PURGE_EVERY {
+            purged = Instant::now();
+            let before = crate::state::now_millis() - KEEP_DELIVERED.as_millis() as i64;
+            if let Err(e) = db.purge_delivered(before) {
+                tracing::warn!(workspace = %state.workspace, error = %e, "purging delivered records failed");
+            }
         }
         state.writer_queue.fetch_sub(1, Ordering::SeqCst);
         if let Some(r) = reply {

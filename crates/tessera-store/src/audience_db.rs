@@ -193,8 +193,9 @@ impl ProfileDb {
         })
     }
 
-    /// Copies the audience history (entries and exits, sizes, memberships) of an older
-    /// generation into this one, so a rebuild keeps what destinations were told.
+    /// Copies the audience history (entries and exits, sizes, memberships) and activation's
+    /// state (outbox, delivery log, journey state) of an older generation into this one, so a
+    /// rebuild keeps what destinations were told and what is still to tell them.
     pub fn copy_audience_history(&self, from: &ProfileDb) -> Result<(), StoreError> {
         let c = self.writer.lock().expect("profile writer poisoned");
         c.execute(
@@ -206,6 +207,10 @@ impl ProfileDb {
              INSERT OR IGNORE INTO audience_events SELECT * FROM old.audience_events;
              INSERT OR IGNORE INTO audience_sizes SELECT * FROM old.audience_sizes;
              INSERT OR IGNORE INTO memberships SELECT * FROM old.memberships;
+             INSERT OR IGNORE INTO outbox SELECT * FROM old.outbox;
+             INSERT OR IGNORE INTO delivery_attempts SELECT * FROM old.delivery_attempts;
+             DELETE FROM journey_state;
+             INSERT INTO journey_state SELECT * FROM old.journey_state;
              COMMIT;",
         );
         if copied.is_err() {

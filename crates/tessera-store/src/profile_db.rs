@@ -214,6 +214,8 @@ impl ProfileDb {
 
     fn open_path(path: &Path) -> Result<ProfileDb, StoreError> {
         let writer = open_conn(path)?;
+        // Activation's tables came after format 3; files without them gain them here.
+        crate::outbox_db::create(&writer)?;
         Ok(ProfileDb {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
@@ -422,6 +424,7 @@ impl ProfileDb {
                 ])?;
             }
             crate::audience_db::commit(&tx, b)?;
+            crate::outbox_db::commit(&tx, b)?;
             tx.prepare_cached("UPDATE meta SET position = max(position, ?1) WHERE id = 1")?
                 .execute([b.position])?;
         }

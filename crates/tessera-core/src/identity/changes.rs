@@ -62,6 +62,8 @@ pub struct CommitBatch {
     pub audience_sizes: Vec<(String, Millis, i64)>,
     /// Audiences deleted since the last commit: their memberships go.
     pub dropped_audiences: Vec<String>,
+    /// Outbox records, delivery attempts and journey state (filled by the applier).
+    pub activation: crate::activation::ActivationBatch,
 }
 
 /// One entry into or exit from an audience, as stored.
@@ -91,6 +93,7 @@ impl CommitBatch {
             && self.history.is_empty()
             && self.merges.is_empty()
             && self.audience_changes.is_empty()
+            && self.activation.is_empty()
             && self.audience_sizes.is_empty()
             && self.dropped_audiences.is_empty()
     }

@@ -646,6 +646,37 @@ impl Engine {
         }
     }
 
+    /// Writes one trait of a live profile from outside an event (a journey's `set_trait`
+    /// step), as a write at log position `position` and time `ts` from `source`, by the same
+    /// last-write-wins rule as events. Returns the live profile's slot and key, or `None` when
+    /// the profile is unknown. `value` is JSON text.
+    pub fn set_trait(
+        &mut self,
+        key: i64,
+        name: &str,
+        value: &str,
+        (ts, position): (Millis, i64),
+        source: &str,
+    ) -> Option<(u32, i64)> {
+        let slot = self.live(*self.profile_slots.get(&key)?);
+        self.preserve(slot);
+        let source = self.strings.id(source);
+        let k = self.strings.id(name);
+        let p = &mut self.profiles[slot as usize];
+        if write_trait(&mut p.traits, k, value, (ts, position), source) == Some(true) {
+            self.changes.history.push(HistoryChange {
+                slot,
+                position,
+                key: k,
+                value: value.into(),
+                source,
+                ts,
+            });
+        }
+        self.mark_profile(slot);
+        Some((slot, self.profiles[slot as usize].key))
+    }
+
     fn mark_profile(&mut self, slot: u32) {
         let p = &mut self.profiles[slot as usize];
         if !p.dirty {

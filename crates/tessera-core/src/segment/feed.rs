@@ -6,17 +6,19 @@ use crate::identity::{Engine, EventFacts};
 use crate::time::Millis;
 use serde_json::Value;
 
-/// Applies one event to the engine, then to the segmenter.
+/// Applies one event to the engine, then to the segmenter. Returns the key of the profile it
+/// was applied to and the keys of the profiles it merged into that one, if it had a profile.
 pub fn apply_event(
     engine: &mut Engine,
     seg: &mut Segmenter,
     f: &EventFacts<'_>,
     received_at: Millis,
-) {
+) -> Option<(i64, Vec<i64>)> {
     let Some(p) = engine.apply_traced(f) else {
         seg.advance(received_at);
-        return;
+        return None;
     };
+    let merged = (p.key, p.absorbed.iter().map(|&(_, k)| k).collect());
     let name = f.event_name();
     let props: Option<Value> = match (name, f.properties) {
         (Some(_), Some(raw)) => serde_json::from_str(raw.get()).ok(),
@@ -30,6 +32,33 @@ pub fn apply_event(
         absorbed: p.absorbed,
         event: name.map(|n| (n, f.timestamp, props.as_ref())),
         traits: p.traits,
+    });
+    Some(merged)
+}
+
+/// Writes a trait set by a journey to the engine, then to the segmenter (which re-evaluates
+/// what reads that trait). `value` is JSON.
+pub fn set_trait(
+    engine: &mut Engine,
+    seg: &mut Segmenter,
+    key: i64,
+    name: &str,
+    value: &Value,
+    (at, position): (Millis, i64),
+    source: &str,
+) {
+    let text = value.to_string();
+    let Some((slot, live_key)) = engine.set_trait(key, name, &text, (at, position), source) else {
+        return;
+    };
+    seg.apply(Applied {
+        position,
+        received_at: at.max(seg.now()),
+        slot,
+        key: live_key,
+        absorbed: Vec::new(),
+        event: None,
+        traits: vec![(name.to_string(), Some(value.clone()))],
     });
 }
 

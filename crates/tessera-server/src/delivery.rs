@@ -1,0 +1,162 @@
+//! Delivery: one queue per destination, drained by that destination's own lanes (tasks), so a
+//! slow or dead destination never delays another.
+//!
+//! The applier hands every record it decides to [`Delivery::dispatch`] at once (the record is
+//! written to the outbox in the next commit of the state file), so a webhook can leave
+//! milliseconds after its event was acknowledged. Records that do not fit in memory, and
+//! records still pending at start-up, are read back from the outbox. Delivery is at least
+//! once: a record whose success was not yet recorded when the process died is sent again
+//! with the same idempotency key.
+//!
+//! Workers run on their own small tokio runtime, apart from the HTTP server's, so a burst of
+//! deliveries cannot slow the Tracking API down.
+
+mod http;
+mod lane;
+mod queue;
+
+pub use queue::Health;
+
+use crate::applier::WorkspaceState;
+use queue::DestQueue;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use tessera_core::activation::destination::Destination;
+use tessera_core::activation::OutboxRecord;
+use tessera_store::StoredRecord;
+
+pub use http::Target;
+
+/// Threads of the delivery runtime: requests are I/O; two threads keep one slow TLS-less
+/// serialisation from holding everything else.
+const DELIVERY_THREADS: usize = 2;
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        // Dropped at shutdown, possibly from the HTTP server's runtime, where waiting for
+        // this one's tasks is not allowed; unfinished requests are simply abandoned (their
+        // records are still pending in the outbox).
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Every destination's queue and lanes.
+#[derive(Default)]
+pub struct Delivery {
+    runtime: OnceLock<tokio::runtime::Runtime>,
+    /// By workspace, then destination id.
+    queues: Mutex<HashMap<String, HashMap<String, Arc<DestQueue>>>>,
+}
+
+impl Delivery {
+    pub fn new() -> Delivery {
+        Delivery::default()
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(DELIVERY_THREADS)
+                .thread_name("delivery")
+                .enable_all()
+                .build()
+                .expect("the delivery runtime starts")
+        })
+    }
+
+    /// Makes a workspace's running queues match its destinations: new ones start (and read
+    /// what is pending in the outbox), changed ones take their new settings (a change of
+    /// concurrency restarts their lanes), removed ones stop.
+    pub fn configure(&self, state: &Arc<WorkspaceState>, dests: &[Destination]) {
+        let mut all = self.queues.lock().expect("delivery poisoned");
+        let running = all.entry(state.workspace.clone()).or_default();
+        let wanted: HashMap<&str, &Destination> =
+            dests.iter().map(|d| (d.id.as_str(), d)).collect();
+        running.retain(|id, q| {
+            let keep = wanted
+                .get(id.as_str())
+                .is_some_and(|d| d.concurrency == q.lanes());
+            if !keep {
+                q.stop();
+            }
+            keep
+        });
+        for d in dests {
+            match running.get(&d.id) {
+                Some(q) => q.set_config(d.clone()),
+                None => {
+                    let q = DestQueue::start(self.runtime().handle(), state.clone(), d.clone());
+                    running.insert(d.id.clone(), q);
+                }
+            }
+        }
+    }
+
+    /// Hands freshly decided records to their destinations' queues.
+    pub fn dispatch(&self, workspace: &str, records: &[OutboxRecord]) {
+        if records.is_empty() {
+            return;
+        }
+        let all = self.queues.lock().expect("delivery poisoned");
+        let Some(running) = all.get(workspace) else {
+            return;
+        };
+        for r in records {
+            if let Some(q) = running.get(&r.destination) {
+                q.offer_new(r);
+            }
+        }
+    }
+
+    /// Sends replayed dead letters again.
+    pub fn requeue(&self, workspace: &str, destination: &str, records: Vec<StoredRecord>) {
+        if let Some(q) = self.queue(workspace, destination) {
+            for r in records {
+                // Beyond what memory holds, the refill reads them once they are pending again.
+                if !q.offer_replayed(r) {
+                    q.note_left_in_outbox();
+                }
+            }
+        }
+    }
+
+    /// A destination's delivery figures, if it runs.
+    pub fn health(&self, workspace: &str, destination: &str) -> Option<Health> {
+        self.queue(workspace, destination).map(|q| q.health())
+    }
+
+    /// Every running destination's figures of a workspace, by id.
+    pub fn all_health(&self, workspace: &str) -> Vec<(String, Health)> {
+        let queues: Vec<Arc<DestQueue>> = {
+            let all = self.queues.lock().expect("delivery poisoned");
+            all.get(workspace)
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut out: Vec<(String, Health)> =
+            queues.iter().map(|q| (q.id.clone(), q.health())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn queue(&self, workspace: &str, destination: &str) -> Option<Arc<DestQueue>> {
+        let all = self.queues.lock().expect("delivery poisoned");
+        all.get(workspace)?.get(destination).cloned()
+    }
+
+    /// Stops a workspace's queues (the workspace is gone, or its applier stopped).
+    pub fn stop_workspace(&self, workspace: &str) {
+        if let Some(running) = self
+            .queues
+            .lock()
+            .expect("delivery poisoned")
+            .remove(workspace)
+        {
+            for q in running.values() {
+                q.stop();
+            }
+        }
+    }
+}
