@@ -11,5 +11,6 @@ pub mod config;
 pub mod datalock;
 pub mod import;
 pub mod minihttp;
+pub mod receiver;
 pub mod replay;
 pub mod serve;

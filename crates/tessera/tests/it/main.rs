@@ -1,6 +1,7 @@
 //! The one integration-test binary of the `tessera` crate: every test starts the real
 //! `tessera` binary and talks HTTP to it (or runs its CLI), as users and SDKs do.
 
+mod activation;
 mod admin;
 mod audiences;
 mod crash;
