@@ -53,6 +53,9 @@ pub enum BenchCommand {
     /// Real-time audiences: delay from an event's acknowledgement to its Audience Entered
     /// record, at a sustained event rate.
     Realtime(crate::bench_realtime::RealtimeArgs),
+    /// Webhook delivery: deliveries/s, and the delay from an event's acknowledgement to its
+    /// webhook at a fixed rate, alone and beside a destination that times out.
+    Delivery(crate::bench_delivery::DeliveryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -84,6 +87,7 @@ pub fn run(cmd: BenchCommand) -> Result<(), String> {
         BenchCommand::Profiles(args) => crate::bench_profiles::run(args),
         BenchCommand::Segments(args) => crate::bench_segments::run(args),
         BenchCommand::Realtime(args) => crate::bench_realtime::run(args),
+        BenchCommand::Delivery(args) => crate::bench_delivery::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! `serve`, `import`, `replay` and `bench` commands. Integration tests use its small HTTP client.
 
 pub mod bench;
+pub mod bench_delivery;
 pub mod bench_identity;
 pub mod bench_profiles;
 pub mod bench_realtime;
