@@ -25,7 +25,7 @@ use tessera_core::activation::destination::Destination;
 use tessera_core::activation::OutboxRecord;
 use tessera_store::StoredRecord;
 
-pub use http::Target;
+pub use http::{client_config, Endpoint, Target};
 
 /// Threads of the delivery runtime: requests are I/O; two threads keep one slow TLS-less
 /// serialisation from holding everything else.

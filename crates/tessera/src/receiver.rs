@@ -5,9 +5,10 @@
 //! times out. Stopping it (dropping it) closes the listener and every open connection, so a
 //! receiver can also play "down" and come back on the same port with [`Receiver::start_on`].
 //!
-//! Deliberately std-only (plus `serde_json` for [`Received::json`]): a thread per connection,
-//! keep-alive, `Content-Length` and chunked request bodies. It is a test double, not a server:
-//! it trusts its peer to speak reasonable HTTP and drops the connection on anything else.
+//! Deliberately small (std, `serde_json` for [`Received::json`], and rustls for
+//! [`Receiver::start_tls`]): a thread per connection, keep-alive, `Content-Length` and chunked
+//! request bodies. It is a test double, not a server: it trusts its peer to speak reasonable
+//! HTTP and drops the connection on anything else.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,6 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// Request heads larger than this are refused (the connection is dropped): no webhook sender
 /// needs more, and it bounds what a confused peer can make us buffer.
@@ -97,6 +102,8 @@ struct Shared {
     /// their threads out of a blocking read).
     conns: Mutex<Vec<(u64, TcpStream)>>,
     next_conn: AtomicU64,
+    /// Set for an `https://` receiver.
+    tls: Option<Arc<ServerConfig>>,
 }
 
 struct State {
@@ -147,7 +154,27 @@ impl Receiver {
         Receiver::bind(port)
     }
 
+    /// Starts an `https://` receiver on a free port, presenting `cert_chain_pem` (the server's
+    /// certificate first) with `key_pem`.
+    pub fn start_tls(cert_chain_pem: &str, key_pem: &str) -> Receiver {
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("readable certificates");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("a readable key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+            .expect("a usable certificate and key");
+        Receiver::bind_with(0, Some(Arc::new(config))).expect("cannot bind a local receiver")
+    }
+
     fn bind(port: u16) -> std::io::Result<Receiver> {
+        Receiver::bind_with(port, None)
+    }
+
+    fn bind_with(port: u16, tls: Option<Arc<ServerConfig>>) -> std::io::Result<Receiver> {
         // std sets SO_REUSEADDR on Unix, so a port whose old connections linger in TIME_WAIT
         // can be bound again at once.
         let listener = TcpListener::bind(("127.0.0.1", port))?;
@@ -162,6 +189,7 @@ impl Receiver {
             stopped: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
             next_conn: AtomicU64::new(0),
+            tls,
         });
         let s = shared.clone();
         let acceptor = std::thread::Builder::new()
@@ -178,9 +206,13 @@ impl Receiver {
         self.port
     }
 
-    /// `http://127.0.0.1:PORT{path}`.
+    /// `http://127.0.0.1:PORT{path}` (`https://` for a TLS receiver).
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        let scheme = match self.shared.tls {
+            Some(_) => "https",
+            None => "http",
+        };
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 
     /// The next requests get these replies, in order (after any still planned), then the
@@ -268,7 +300,13 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let spawned = std::thread::Builder::new()
             .name("receiver-conn".into())
             .spawn(move || {
-                let _ = serve(stream, &s);
+                let _ = stream.set_nodelay(true);
+                let _ = match s.tls.clone() {
+                    None => serve(stream, &s),
+                    Some(config) => ServerConnection::new(config)
+                        .map_err(std::io::Error::other)
+                        .and_then(|c| serve(StreamOwned::new(c, stream), &s)),
+                };
                 s.conns
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -288,13 +326,12 @@ fn bad(msg: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())
 }
 
-/// Serves one connection until the peer closes it, asks to, or the receiver stops.
-fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut writer = stream.try_clone()?;
+/// Serves one connection (plain or TLS) until the peer closes it, asks to, or the receiver
+/// stops.
+fn serve<S: Read + Write>(stream: S, shared: &Shared) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     loop {
-        let Some((req, keep_alive)) = read_request(&mut reader, &mut writer)? else {
+        let Some((req, keep_alive)) = read_request(&mut reader)? else {
             return Ok(());
         };
         let reply = {
@@ -313,7 +350,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         if shared.stopped.load(Ordering::SeqCst) {
             return Ok(());
         }
-        write_reply(&mut writer, &reply, keep_alive)?;
+        write_reply(reader.get_mut(), &reply, keep_alive)?;
         if !keep_alive {
             return Ok(());
         }
@@ -322,9 +359,8 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
 
 /// Reads one request; `None` when the peer closed the connection between requests. Also
 /// says whether the connection stays open afterwards.
-fn read_request(
-    r: &mut BufReader<TcpStream>,
-    w: &mut TcpStream,
+fn read_request<S: Read + Write>(
+    r: &mut BufReader<S>,
 ) -> std::io::Result<Option<(Received, bool)>> {
     let mut line = String::new();
     let mut head = 0;
@@ -377,7 +413,8 @@ fn read_request(
         false => !connection.contains("close"),
     };
     if get("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
-        w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        r.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        r.get_mut().flush()?;
     }
     let chunked =
         get("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
@@ -406,7 +443,7 @@ fn read_request(
 }
 
 /// A chunked body (extensions ignored, trailers read and dropped).
-fn read_chunked(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
+fn read_chunked<S: Read>(r: &mut BufReader<S>) -> std::io::Result<Vec<u8>> {
     let mut body = Vec::new();
     let mut line = String::new();
     loop {
@@ -453,7 +490,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn write_reply(w: &mut TcpStream, reply: &Reply, keep_alive: bool) -> std::io::Result<()> {
+fn write_reply<W: Write>(w: &mut W, reply: &Reply, keep_alive: bool) -> std::io::Result<()> {
     // 1xx, 204 and 304 answers have no body by definition (RFC 9110 §6.4.1).
     let no_body = reply.status < 200 || reply.status == 204 || reply.status == 304;
     let body = if no_body { "" } else { reply.body.as_str() };

@@ -51,6 +51,9 @@ pub struct Destination {
     pub transport: Transport,
     pub url: HttpUrl,
     pub timeout_ms: u64,
+    /// Extra certificate authorities (PEM) trusted for this destination's `https://` URL,
+    /// beside the built-in public roots (an internal service with a private CA).
+    pub ca_certificate: Option<String>,
     pub filters: Filters,
     /// Applied to forwarded events when set.
     pub mapping: Option<Template>,
@@ -274,7 +277,7 @@ impl Destination {
             }
         };
         let config = object(required(m, "", "config")?, "/config")?;
-        let (transport, url, timeout_ms) = parse_config(config, webhook)?;
+        let (transport, url, timeout_ms, ca_certificate) = parse_config(config, webhook)?;
         let filters = match m.get("filters") {
             None => Filters::default(),
             Some(f) => parse_filters(f)?,
@@ -302,6 +305,7 @@ impl Destination {
             transport,
             url,
             timeout_ms,
+            ca_certificate,
             filters,
             mapping,
             batching,
@@ -336,6 +340,9 @@ impl Destination {
             }
         }
         config.insert("timeout_ms".into(), Value::from(self.timeout_ms));
+        if let Some(pem) = &self.ca_certificate {
+            config.insert("ca_certificate".into(), Value::String(pem.clone()));
+        }
         let mut filters = Map::new();
         let f = &self.filters;
         for (key, list) in [
@@ -390,12 +397,36 @@ impl Destination {
     }
 }
 
-fn parse_config(m: &Object, webhook: bool) -> Result<(Transport, HttpUrl, u64), ConfigError> {
+/// What `config` holds: how to call, where, the request deadline, and an extra trusted CA.
+type Endpoint = (Transport, HttpUrl, u64, Option<String>);
+
+fn parse_config(m: &Object, webhook: bool) -> Result<Endpoint, ConfigError> {
     only_keys(
         m,
         "/config",
-        &["url", "method", "headers", "write_key", "timeout_ms"],
+        &[
+            "url",
+            "method",
+            "headers",
+            "write_key",
+            "timeout_ms",
+            "ca_certificate",
+        ],
     )?;
+    // Checked as a certificate by the delivery side, which has the TLS stack.
+    let ca_certificate = match m.get("ca_certificate") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let pem = string(v, "/config/ca_certificate")?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > 64 * 1024 {
+                return Err(ConfigError::new(
+                    "/config/ca_certificate",
+                    "expected PEM certificates (-----BEGIN CERTIFICATE-----), at most 64 KiB",
+                ));
+            }
+            Some(pem.to_owned())
+        }
+    };
     let url = string(required(m, "/config", "url")?, "/config/url")?;
     let url = HttpUrl::parse(url).map_err(|e| ConfigError::new("/config/url", e))?;
     let timeout_ms = match m.get("timeout_ms") {
@@ -447,7 +478,7 @@ fn parse_config(m: &Object, webhook: bool) -> Result<(Transport, HttpUrl, u64), 
             write_key: key.to_owned(),
         }
     };
-    Ok((transport, url, timeout_ms))
+    Ok((transport, url, timeout_ms, ca_certificate))
 }
 
 fn parse_headers(m: &Object) -> Result<Vec<(String, String)>, ConfigError> {

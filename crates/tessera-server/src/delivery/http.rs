@@ -1,14 +1,20 @@
-//! The HTTP client of the delivery workers: HTTP/1.1 over one kept-alive connection per
-//! lane (hyper's connection API; no pool is needed because a lane sends one request at a
-//! time), with a deadline over connecting, sending and reading the answer.
+//! The HTTP client of the delivery workers: HTTP/1.1, over TLS for `https://` URLs (rustls
+//! with the built-in public roots, plus a destination's own CA when it has one), on one
+//! kept-alive connection per lane (hyper's connection API; no pool is needed because a lane
+//! sends one request at a time), with a deadline over connecting, sending and reading.
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
 use bytes::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tessera_core::activation::destination::HttpUrl;
+use tessera_core::activation::destination::{Destination, HttpUrl, Transport};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
 
 /// How much of a response body is kept for the delivery log.
 pub const EXCERPT_BYTES: usize = 512;
@@ -18,8 +24,10 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// Where requests go, split out of a destination's URL once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// `host:port`, what is connected to and sent as `Host`.
+    /// `host:port`, what is connected to.
     pub authority: String,
+    /// What `Host` says: the host, with the port unless it is the scheme's default.
+    pub host: String,
     /// Path and query.
     pub path: String,
 }
@@ -28,15 +36,23 @@ impl Target {
     /// The target of a checked destination URL.
     pub fn of(url: &HttpUrl) -> Target {
         let host = url.host();
-        let authority = match host.contains(':') && !host.starts_with('[') {
-            true => format!("[{host}]:{}", url.port()),
-            false => format!("{host}:{}", url.port()),
+        let bracketed = match host.contains(':') && !host.starts_with('[') {
+            true => format!("[{host}]"),
+            false => host.to_string(),
         };
+        let default_port = if url.is_https() { 443 } else { 80 };
         let path = match url.path_and_query() {
             "" => "/".to_string(),
             p => p.to_string(),
         };
-        Target { authority, path }
+        Target {
+            authority: format!("{bracketed}:{}", url.port()),
+            host: match url.port() == default_port {
+                true => bracketed,
+                false => format!("{bracketed}:{}", url.port()),
+            },
+            path,
+        }
     }
 
     /// The same target with `suffix` appended to its path (Segment's `/v1/batch`).
@@ -46,10 +62,78 @@ impl Target {
             None => (self.path.as_str(), String::new()),
         };
         Target {
-            authority: self.authority.clone(),
             path: format!("{}{suffix}{query}", path.trim_end_matches('/')),
+            ..self.clone()
         }
     }
+}
+
+/// A destination's target with what it takes to reach it: built once per settings version.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub target: Target,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+}
+
+impl Endpoint {
+    /// The endpoint of a destination (Segment forwarders post to `<url>/v1/batch`); an error
+    /// names what is wrong with its CA certificates.
+    pub fn of(dest: &Destination) -> Result<Endpoint, String> {
+        let mut target = Target::of(&dest.url);
+        if let Transport::Segment { .. } = dest.transport {
+            target = target.join("/v1/batch");
+        }
+        let tls = match dest.url.is_https() {
+            false => None,
+            true => {
+                let config = match &dest.ca_certificate {
+                    None => public_roots().clone(),
+                    Some(pem) => Arc::new(client_config(Some(pem))?),
+                };
+                let host = dest
+                    .url
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let name = ServerName::try_from(host.to_string())
+                    .map_err(|e| format!("{host} is not a valid TLS server name: {e}"))?;
+                Some((TlsConnector::from(config), name))
+            }
+        };
+        Ok(Endpoint { target, tls })
+    }
+}
+
+/// The TLS settings of destinations without their own CA, built once.
+fn public_roots() -> &'static Arc<ClientConfig> {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    CONFIG.get_or_init(|| Arc::new(client_config(None).expect("the built-in roots load")))
+}
+
+/// TLS 1.2 and 1.3 with the public roots (webpki's copy of Mozilla's), plus `extra_ca`.
+pub fn client_config(extra_ca: Option<&str>) -> Result<ClientConfig, String> {
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(pem) = extra_ca {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|e| format!("unreadable PEM: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("not a usable CA certificate: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("no certificate in the PEM text".into());
+        }
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// What came back.
@@ -71,13 +155,14 @@ impl Connection {
     /// connection is dropped, so the next request starts on a fresh one.
     pub async fn send(
         &mut self,
-        target: &Target,
+        endpoint: &Endpoint,
         method: &Method,
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
         timeout: Duration,
     ) -> Result<Answer, String> {
-        let out = tokio::time::timeout(timeout, self.exchange(target, method, headers, body)).await;
+        let out =
+            tokio::time::timeout(timeout, self.exchange(endpoint, method, headers, body)).await;
         match out {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
@@ -93,17 +178,19 @@ impl Connection {
 
     async fn exchange(
         &mut self,
-        target: &Target,
+        endpoint: &Endpoint,
         method: &Method,
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
     ) -> Result<Answer, String> {
+        let target = &endpoint.target;
+        let peer = format!("{}{}", endpoint.tls.is_some(), target.authority);
         let reusable = self
             .sender
             .as_ref()
-            .is_some_and(|(a, s)| *a == target.authority && !s.is_closed());
+            .is_some_and(|(p, s)| *p == peer && !s.is_closed());
         if !reusable {
-            self.sender = Some((target.authority.clone(), connect(&target.authority).await?));
+            self.sender = Some((peer, connect(endpoint).await?));
         }
         let (_, sender) = self.sender.as_mut().expect("connected above");
         sender
@@ -113,7 +200,7 @@ impl Connection {
         let mut req = Request::builder()
             .method(method.clone())
             .uri(&target.path)
-            .header("host", &target.authority)
+            .header("host", &target.host)
             .header("content-type", "application/json")
             .header("user-agent", concat!("Tessera/", env!("CARGO_PKG_VERSION")));
         for (k, v) in headers {
@@ -150,19 +237,35 @@ impl Connection {
     }
 }
 
-async fn connect(authority: &str) -> Result<SendRequest<Body>, String> {
+async fn connect(endpoint: &Endpoint) -> Result<SendRequest<Body>, String> {
+    let authority = &endpoint.target.authority;
     let stream = tokio::net::TcpStream::connect(authority)
         .await
         .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
-    tokio::spawn(async move {
-        // Ends when the peer closes or the sender is dropped; either way the lane reconnects.
-        let _ = conn.await;
-    });
-    Ok(sender)
+    let handshake_failed = |e: hyper::Error| format!("HTTP handshake with {authority} failed: {e}");
+    // The connection task ends when the peer closes or the sender is dropped; either way the
+    // lane reconnects.
+    match &endpoint.tls {
+        None => {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(handshake_failed)?;
+            tokio::spawn(conn);
+            Ok(sender)
+        }
+        Some((connector, name)) => {
+            let tls = connector
+                .connect(name.clone(), stream)
+                .await
+                .map_err(|e| format!("TLS with {authority} failed: {e}"))?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                .await
+                .map_err(handshake_failed)?;
+            tokio::spawn(conn);
+            Ok(sender)
+        }
+    }
 }
 
 /// The start of a response body as text, cut at a character boundary.

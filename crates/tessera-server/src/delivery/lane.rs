@@ -7,7 +7,7 @@
 //! batch must be retried sends nothing else until it succeeds or is dead. Otherwise a failed
 //! batch waits aside while the lane goes on.
 
-use super::http::{Connection, Target};
+use super::http::Connection;
 use super::queue::{DestQueue, Item};
 use crate::state::now_millis;
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -98,24 +98,23 @@ async fn send(
     let payloads: Vec<&str> = batch.iter().map(|i| &*i.payload).collect();
     let keys: Vec<&str> = batch.iter().map(|i| i.key.as_str()).collect();
     let started_ms = now_millis();
-    let (target, body, method) = match &dest.transport {
+    let (body, method) = match &dest.transport {
         Transport::Webhook { method, .. } => (
-            Target::of(&dest.url),
             webhook_body(&payloads),
             Method::from_bytes(method.as_str().as_bytes()).unwrap_or(Method::POST),
         ),
-        Transport::Segment { .. } => (
-            Target::of(&dest.url).join("/v1/batch"),
-            segment_batch_body(&payloads, started_ms),
-            Method::POST,
-        ),
+        Transport::Segment { .. } => (segment_batch_body(&payloads, started_ms), Method::POST),
     };
     let headers = headers(dest, &keys, body.as_bytes(), started_ms);
     let started = Instant::now();
     let timeout = Duration::from_millis(dest.timeout_ms);
-    let result = conn
-        .send(&target, &method, &headers, body.into(), timeout)
-        .await;
+    let result = match &*q.endpoint() {
+        Ok(endpoint) => {
+            conn.send(endpoint, &method, &headers, body.into(), timeout)
+                .await
+        }
+        Err(e) => Err(e.clone()),
+    };
     let latency_ms = started.elapsed().as_millis() as u64;
     let now = now_millis();
     let (verdict, status, response, error) = match result {

@@ -2,6 +2,7 @@
 //! never queued twice), the refill from the outbox when memory overflowed or at start-up, and
 //! its figures.
 
+use super::http::Endpoint;
 use super::lane;
 use crate::applier::WorkspaceState;
 use std::collections::{HashSet, VecDeque};
@@ -69,7 +70,8 @@ struct Figures {
 pub(crate) struct DestQueue {
     pub ws: Arc<WorkspaceState>,
     pub id: String,
-    config: RwLock<Arc<Destination>>,
+    /// The settings, and the endpoint built from them (or why it cannot be built).
+    config: RwLock<Settings>,
     pub lanes: Vec<LaneQueue>,
     stopped: AtomicBool,
     /// Keys queued, retrying or in flight.
@@ -98,7 +100,7 @@ impl DestQueue {
         let q = Arc::new(DestQueue {
             id: dest.id.clone(),
             ws,
-            config: RwLock::new(Arc::new(dest)),
+            config: RwLock::new(settings(dest)),
             lanes: (0..lanes)
                 .map(|_| LaneQueue {
                     items: Mutex::new(VecDeque::new()),
@@ -126,11 +128,16 @@ impl DestQueue {
     }
 
     pub fn config(&self) -> Arc<Destination> {
-        self.config.read().expect("config poisoned").clone()
+        self.config.read().expect("config poisoned").0.clone()
+    }
+
+    /// Where requests go under the current settings.
+    pub fn endpoint(&self) -> Arc<Result<Endpoint, String>> {
+        self.config.read().expect("config poisoned").1.clone()
     }
 
     pub fn set_config(&self, d: Destination) {
-        *self.config.write().expect("config poisoned") = Arc::new(d);
+        *self.config.write().expect("config poisoned") = settings(d);
         // A resumed destination starts at once.
         self.wake_all();
     }
@@ -322,6 +329,14 @@ impl DestQueue {
             self.refill_cursor.store(last.0, Ordering::SeqCst);
         }
     }
+}
+
+/// A destination's settings and the endpoint built from them (or why it cannot be built).
+type Settings = (Arc<Destination>, Arc<Result<Endpoint, String>>);
+
+fn settings(d: Destination) -> Settings {
+    let endpoint = Endpoint::of(&d);
+    (Arc::new(d), Arc::new(endpoint))
 }
 
 fn push_sample(v: &mut VecDeque<u64>, x: u64) {

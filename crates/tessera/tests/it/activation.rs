@@ -316,4 +316,5 @@ mod dead_letters;
 mod errors;
 mod journeys;
 mod retries;
+mod tls;
 mod webhooks;

@@ -246,6 +246,14 @@ fn every_error_points_at_its_value() {
         (without(webhook(), "config"), "/config"),
         (with(webhook(), "config", json!("https://x")), "/config"),
         (without(webhook(), "config.url"), "/config/url"),
+        (
+            with(
+                webhook(),
+                "config.ca_certificate",
+                json!("not a certificate"),
+            ),
+            "/config/ca_certificate",
+        ),
         (with(webhook(), "config.url", json!(5)), "/config/url"),
         (
             with(webhook(), "config.url", json!("ftp://x")),
