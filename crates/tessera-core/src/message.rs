@@ -27,6 +27,9 @@ pub enum MessageType {
     /// A timer tick the applier appends to the log, so that timers (journey waits) fire at a
     /// fixed place in the log and a replay fires them identically. Never accepted from clients.
     Tick,
+    /// A trait written by a journey step, appended by the applier and applied like an event.
+    /// Never accepted from clients.
+    SetTrait,
 }
 
 impl MessageType {
@@ -48,6 +51,7 @@ impl MessageType {
             MessageType::Group => "group",
             MessageType::Alias => "alias",
             MessageType::Tick => "tick",
+            MessageType::SetTrait => "set_trait",
         }
     }
 

@@ -3,8 +3,9 @@
 //! journeys, entry by entry, so a journey sees them in the order they happened. What they
 //! decide becomes outbox records (committed with the state change) and trait writes.
 //!
-//! Timer ticks are log entries (`type: tick`, appended by the applier when a journey timer is
-//! due), so a replay of the log fires every timer at the same place.
+//! The applier's own entries go through the log too: timer ticks (`type: tick`, appended
+//! when a journey timer is due) and trait writes of journeys (`type: set_trait`), so a replay
+//! of the log fires every timer and writes every trait at the same place.
 
 use crate::segments::AudienceOutput;
 use serde_json::{Map, Value};
@@ -20,9 +21,6 @@ use tessera_store::LogEntry;
 
 /// The source id of the applier's own log entries (timer ticks).
 pub const TICK_SOURCE: &str = "_tessera";
-/// Rounds of trait writes and the audience changes they cause, per entry: a journey setting a
-/// trait that enters an audience that triggers a journey that sets a trait... ends here.
-const MAX_ROUNDS: usize = 8;
 
 /// A workspace's destinations and journeys with their state.
 pub struct Activation {
@@ -108,34 +106,81 @@ impl ProfileLookup for Lookup<'_> {
     }
 }
 
-/// Applies log entries to the engine and the segmenter, and activates each one: records go
-/// to `out`, audience changes to `audience`.
+/// What activation decided since the applier's last commit.
+#[derive(Default)]
+pub struct Decided {
+    /// Outbox records, in the order they were decided.
+    pub records: Vec<OutboxRecord>,
+    /// Entries to append to the log: trait writes of journeys.
+    pub appends: Vec<NormalizedEvent>,
+}
+
+/// What one log entry was, once applied.
+enum Applied {
+    /// A Segment message; the profile (key) it was applied to and the keys it absorbed.
+    Event(Option<(i64, Vec<i64>)>),
+    /// A timer tick at this instant.
+    Tick(Millis),
+    /// A trait written by a journey, or an entry that could not be read.
+    Other,
+}
+
+/// Applies one log entry to the engine and the segmenter: events, and the applier's own
+/// entries (timer ticks; trait writes of journeys, applied like the events they stand for, so
+/// rebuilds and replays reproduce them).
+fn apply_entry(engine: &mut Engine, seg: &mut Segmenter, e: &LogEntry) -> Applied {
+    if e.source_id == TICK_SOURCE {
+        engine.skip_to(e.position);
+        let v: Value = serde_json::from_str(&e.body).unwrap_or(Value::Null);
+        match v["type"].as_str() {
+            Some("tick") => {
+                seg.advance(e.received_at);
+                return Applied::Tick(e.timestamp);
+            }
+            Some("set_trait") => {
+                if let (Some(profile), Some(name)) = (v["profile"].as_i64(), v["trait"].as_str()) {
+                    let source = v["source"].as_str().unwrap_or("journey");
+                    let at = (e.timestamp, e.position);
+                    set_trait(engine, seg, profile, name, &v["value"], at, source);
+                }
+            }
+            _ => tracing::warn!(position = e.position, "skipping an unknown system entry"),
+        }
+        seg.advance(e.received_at);
+        return Applied::Other;
+    }
+    match EventFacts::parse(e.position, e.timestamp, &e.source_id, &e.body) {
+        Ok(f) => Applied::Event(apply_event(engine, seg, &f, e.received_at)),
+        Err(err) => {
+            tracing::warn!(position = e.position, error = %err.reason, "skipping an unreadable event");
+            engine.skip_to(e.position);
+            seg.advance(e.received_at);
+            Applied::Other
+        }
+    }
+}
+
+/// Applies log entries without activating them (rebuilds and `tessera replay`: what
+/// destinations were sent, and journey state, stay as they were).
+pub fn apply_entries(engine: &mut Engine, seg: &mut Segmenter, entries: &[LogEntry]) {
+    for e in entries {
+        apply_entry(engine, seg, e);
+    }
+}
+
+/// Applies log entries to the engine and the segmenter, and activates each one: what it
+/// decides goes to `out`, audience changes to `audience`.
 pub(crate) fn apply_and_activate(
     engine: &mut Engine,
     seg: &mut Segmenter,
     act: &mut Activation,
     entries: &[LogEntry],
     audience: &mut AudienceOutput,
-    out: &mut Vec<OutboxRecord>,
+    out: &mut Decided,
 ) {
     for e in entries {
         let before = audience.rows.len();
-        let mut tick = false;
-        let mut applied = None;
-        if e.source_id == TICK_SOURCE {
-            engine.skip_to(e.position);
-            seg.advance(e.received_at);
-            tick = true;
-        } else {
-            match EventFacts::parse(e.position, e.timestamp, &e.source_id, &e.body) {
-                Ok(f) => applied = apply_event(engine, seg, &f, e.received_at),
-                Err(err) => {
-                    tracing::warn!(position = e.position, error = %err.reason, "skipping an unreadable event");
-                    engine.skip_to(e.position);
-                    seg.advance(e.received_at);
-                }
-            }
-        }
+        let applied = apply_entry(engine, seg, e);
         audience.take_from(seg);
         if act.is_idle() || e.position <= act.skip_upto {
             continue;
@@ -147,73 +192,61 @@ pub(crate) fn apply_and_activate(
                 engine: &*engine,
                 seg: &*seg,
             };
-            // Bodies are parsed only when something reads them.
-            let reads_events =
-                act.router.forwards_events() || !act.journeys.definitions().is_empty();
-            let message = (!tick && reads_events)
-                .then(|| serde_json::from_str::<Value>(&e.body).ok())
-                .flatten();
-            if tick {
-                act.journeys
-                    .tick(e.timestamp, e.position, &view, &mut actions);
-            } else if let Some(message) = message {
-                if let Some((key, absorbed)) = &applied {
-                    if !absorbed.is_empty() {
-                        act.journeys.on_merge(*key, absorbed, e.position);
-                    }
+            match applied {
+                Applied::Tick(at) => act.journeys.tick(at, e.position, &view, &mut actions),
+                Applied::Event(profile) => {
+                    activate_event(act, e, profile, &view, out, &mut actions, &mut skipped)
                 }
-                let kind = message.get("type").and_then(Value::as_str).unwrap_or("");
-                let name = message
-                    .get("event")
-                    .or_else(|| message.get("name"))
-                    .and_then(Value::as_str);
-                let ev = EventView {
-                    position: e.position,
-                    kind,
-                    name,
-                    timestamp: e.timestamp,
-                    received_at: e.received_at,
-                    message: &message,
-                    profile: applied.as_ref().map(|a| a.0),
-                };
-                act.router.route_event(&ev, &view, out, &mut skipped);
-                act.journeys.on_event(&ev, &view, &mut actions);
+                Applied::Other => {}
             }
-        }
-        let mut from = before;
-        for _ in 0..MAX_ROUNDS {
-            activate_audience_changes(
-                engine,
-                seg,
-                act,
-                audience,
-                from,
-                e.position,
-                &mut actions,
-                out,
-            );
-            from = audience.rows.len();
-            if actions.is_empty() {
-                break;
-            }
-            run_actions(
-                engine,
-                seg,
-                act,
-                std::mem::take(&mut actions),
-                out,
-                &mut skipped,
-            );
-            audience.take_from(seg);
         }
         act.count_skips(skipped);
+        run_actions(act, actions, out);
+        activate_audience_changes(engine, seg, act, audience, before, e.position, out);
     }
 }
 
-/// Routes the audience changes in `audience.rows[from..]` and lets journeys see them.
-/// `position` is the log position they are attributed to: the entry that caused them, or for
-/// changes time made while the log was idle (always new), the last applied one.
-#[allow(clippy::too_many_arguments)]
+/// Routes an applied event and lets journeys see it.
+fn activate_event(
+    act: &mut Activation,
+    e: &LogEntry,
+    profile: Option<(i64, Vec<i64>)>,
+    view: &Lookup<'_>,
+    out: &mut Decided,
+    actions: &mut Vec<Action>,
+    skipped: &mut Vec<(String, &'static str)>,
+) {
+    // Bodies are parsed only when something reads them.
+    if !act.router.forwards_events() && act.journeys.definitions().is_empty() {
+        return;
+    }
+    let Ok(message) = serde_json::from_str::<Value>(&e.body) else {
+        return;
+    };
+    if let Some((key, absorbed)) = &profile {
+        if !absorbed.is_empty() {
+            act.journeys.on_merge(*key, absorbed, e.position);
+        }
+    }
+    let ev = EventView {
+        position: e.position,
+        kind: message.get("type").and_then(Value::as_str).unwrap_or(""),
+        name: message
+            .get("event")
+            .or_else(|| message.get("name"))
+            .and_then(Value::as_str),
+        timestamp: e.timestamp,
+        received_at: e.received_at,
+        message: &message,
+        profile: profile.as_ref().map(|p| p.0),
+    };
+    act.router.route_event(&ev, view, &mut out.records, skipped);
+    act.journeys.on_event(&ev, view, actions);
+}
+
+/// Routes the audience changes in `audience.rows[from..]` and lets journeys see them (and act
+/// on them). `position` is the log position they are attributed to: the entry that caused
+/// them, or for changes time or a definition made, the last applied one.
 pub(crate) fn activate_audience_changes(
     engine: &Engine,
     seg: &Segmenter,
@@ -221,37 +254,35 @@ pub(crate) fn activate_audience_changes(
     audience: &AudienceOutput,
     from: usize,
     position: i64,
-    actions: &mut Vec<Action>,
-    out: &mut Vec<OutboxRecord>,
+    out: &mut Decided,
 ) {
-    if act.is_idle() {
+    if act.is_idle() || from >= audience.rows.len() {
         return;
     }
-    let view = Lookup { engine, seg };
-    for row in &audience.rows[from..] {
-        let change = AudienceView {
-            audience: &row.audience,
-            name: &row.name,
-            profile: row.profile,
-            entered: row.entered,
-            at: row.at,
-            position: row.position.unwrap_or(position),
-            reason: &row.reason,
-        };
-        act.router.route_audience(&change, &view, out);
-        act.journeys.on_audience(&change, &view, actions);
+    let mut actions = Vec::new();
+    {
+        let view = Lookup { engine, seg };
+        for row in &audience.rows[from..] {
+            let change = AudienceView {
+                audience: &row.audience,
+                name: &row.name,
+                profile: row.profile,
+                entered: row.entered,
+                at: row.at,
+                position: row.position.unwrap_or(position),
+                reason: &row.reason,
+            };
+            act.router.route_audience(&change, &view, &mut out.records);
+            act.journeys.on_audience(&change, &view, &mut actions);
+        }
     }
+    run_actions(act, actions, out);
 }
 
-/// Carries out journey actions: sends become records, trait writes go to the engine.
-fn run_actions(
-    engine: &mut Engine,
-    seg: &mut Segmenter,
-    act: &mut Activation,
-    actions: Vec<Action>,
-    out: &mut Vec<OutboxRecord>,
-    skipped: &mut Vec<(String, &'static str)>,
-) {
+/// Carries out journey actions: sends become records; trait writes become log entries,
+/// applied in their turn like any event (so replays and restarts reproduce them).
+fn run_actions(act: &mut Activation, actions: Vec<Action>, out: &mut Decided) {
+    let mut skipped = Vec::new();
     for a in actions {
         match a {
             Action::Send {
@@ -272,9 +303,9 @@ fn run_actions(
                     &context,
                     at,
                     position,
-                    skipped,
+                    &mut skipped,
                 ) {
-                    out.push(r);
+                    out.records.push(r);
                 }
             }
             Action::SetTrait {
@@ -284,38 +315,64 @@ fn run_actions(
                 value,
                 at,
                 position,
-            } => set_trait(
-                engine,
-                seg,
-                profile,
-                &name,
-                &value,
-                (at, position),
-                &format!("journey:{journey}"),
-            ),
+            } => out
+                .appends
+                .push(trait_event(&journey, profile, &name, value, at, position)),
         }
     }
+    act.count_skips(skipped);
 }
 
-/// The log entry of a timer tick at `at` (wall-clock milliseconds).
-pub fn tick_event(at: Millis) -> NormalizedEvent {
+/// A system entry of the log: `kind`, at `at`, with `fields` and a deterministic message id
+/// (the dedup window drops one appended twice around a crash).
+fn system_event(
+    kind: MessageType,
+    message_id: String,
+    at: Millis,
+    fields: Value,
+) -> NormalizedEvent {
     let iso = tessera_core::time::format_iso8601(at);
-    let message_id = format!("tick-{at}");
-    let body = serde_json::json!({
-        "type": "tick",
+    let mut body = serde_json::json!({
+        "type": kind.as_str(),
         "messageId": message_id,
         "timestamp": iso,
         "receivedAt": iso,
-    })
-    .to_string();
+    });
+    if let (Value::Object(b), Value::Object(f)) = (&mut body, fields) {
+        b.extend(f);
+    }
     NormalizedEvent {
         message_id,
-        kind: MessageType::Tick,
+        kind,
         event: None,
         user_id: None,
         anonymous_id: None,
         timestamp: at,
         received_at: at,
-        body,
+        body: body.to_string(),
     }
+}
+
+/// The log entry of a timer tick at `at` (wall-clock milliseconds).
+pub fn tick_event(at: Millis) -> NormalizedEvent {
+    system_event(MessageType::Tick, format!("tick-{at}"), at, Value::Null)
+}
+
+/// The log entry of a trait a journey step writes.
+fn trait_event(
+    journey: &str,
+    profile: i64,
+    name: &str,
+    value: Value,
+    at: Millis,
+    position: i64,
+) -> NormalizedEvent {
+    let fields = serde_json::json!({
+        "profile": profile,
+        "trait": name,
+        "value": value,
+        "source": format!("journey:{journey}"),
+    });
+    let id = format!("trait-{journey}-{profile}-{position}-{name}");
+    system_event(MessageType::SetTrait, id, at, fields)
 }

@@ -5,14 +5,15 @@
 //! Rebuilds (after a split or a rule change, and `tessera replay`) run the same loop into a
 //! fresh engine and a fresh state file, then swap them in.
 
-use crate::activation::{activate_audience_changes, apply_and_activate};
+use crate::activation::TICK_SOURCE;
+use crate::activation::{activate_audience_changes, apply_and_activate, Decided};
 use crate::activation_defs::{stored_activation, ActivationConfig};
 use crate::cadence::Cadence;
 use crate::delivery::Delivery;
 use crate::restore::{restore_engine, RestoreFailure};
 use crate::segments::AudienceOutput;
 use crate::segments::{batch_threads, restore_segmenter, stored_registry};
-use crate::state_writer::{lower_priority, write_batches};
+use crate::state_writer::write_batches;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -20,12 +21,12 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tessera_core::activation::OutboxRecord;
 use tessera_core::identity::{CommitBatch, Engine, IdentityRules};
 use tessera_core::segment::{Registry, Segmenter};
-use tessera_store::{ProfileDb, Store, StoreError};
+use tessera_store::{AppendBatch, ProfileDb, Store, StoreError};
 
-pub use crate::log_apply::{apply_entries, replay_into};
+pub use crate::activation::apply_entries;
+pub use crate::log_apply::replay_into;
 
 mod commands;
 pub use crate::workspace::WorkspaceState;
@@ -181,11 +182,17 @@ impl Appliers {
             return Err(ApplierError::Stopped(workspace.to_string()));
         }
         let wanted = self.rules_for(workspace)?;
-        let (db, engine, rebuild) = self.restore(workspace, &wanted)?;
+        let (db, engine, rebuild, fresh) = self.restore(workspace, &wanted)?;
         let registry = stored_registry(self.store.as_ref(), workspace)?;
         let segments = restore_segmenter(self.store.as_ref(), workspace, &db, &engine, registry)?;
         let config = stored_activation(self.store.as_ref(), workspace)?;
-        let activation = config.restore(&db)?;
+        let mut activation = config.restore(&db)?;
+        if fresh {
+            // State derived anew (none found, unreadable, or of another format): whatever
+            // history the log holds was activated before, by the state that was lost (or
+            // before activation existed); sending it all again would flood every destination.
+            activation.skip_upto = self.store.last_position()?;
+        }
         let position = engine.position();
         let state = Arc::new(WorkspaceState {
             workspace: workspace.to_string(),
@@ -194,13 +201,14 @@ impl Appliers {
             commit_took_ms: AtomicI64::new(0),
             docs_took_ms: AtomicI64::new(0),
             writer_queue: AtomicI64::new(0),
+            commits: Default::default(),
             engine: RwLock::new(engine),
             segments: RwLock::new(segments),
             db: RwLock::new(Arc::new(db)),
             activation: RwLock::new(activation),
             reports: Mutex::new(Default::default()),
         });
-        self.delivery.configure(&state, &config.destinations);
+        self.delivery.configure(&state, &config.destinations, true);
         let (tx, rx) = channel();
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
@@ -236,13 +244,15 @@ impl Appliers {
     /// derived under. Says whether a rebuild under `wanted` must follow: the rules changed
     /// after the file's last documents (a crash during a rules change, a split or a rebuild, or
     /// an edited `[identity]` table). State that cannot be read is set aside and re-derived
-    /// from the log rather than keeping the server from starting.
+    /// from the log rather than keeping the server from starting. Also says whether the state
+    /// starts anew (no usable state file was found).
     fn restore(
         &self,
         workspace: &str,
         wanted: &IdentityRules,
-    ) -> Result<(ProfileDb, Engine, bool), ApplierError> {
+    ) -> Result<(ProfileDb, Engine, bool, bool), ApplierError> {
         let mut db = ProfileDb::open_latest(&self.dir, workspace)?;
+        let mut fresh = db.position()? == 0 && db.rules()?.is_none();
         let recorded = db.rules()?;
         if recorded.is_none() {
             if db.position()? > 0 {
@@ -254,6 +264,7 @@ impl Appliers {
                 drop(db);
                 ProfileDb::delete_all(&self.dir, workspace);
                 db = ProfileDb::open_latest(&self.dir, workspace)?;
+                fresh = true;
             }
             db.set_rules(&wanted.to_json().to_string())?;
         }
@@ -264,14 +275,14 @@ impl Appliers {
         let rebuild = stored.as_ref().is_some_and(|r| r != wanted);
         let rules = stored.unwrap_or_else(|| wanted.clone());
         match restore_engine(&db, rules) {
-            Ok(engine) => Ok((db, engine, rebuild)),
+            Ok(engine) => Ok((db, engine, rebuild, fresh)),
             Err(e) => {
                 tracing::error!(workspace, error = %e, "profile state unreadable; re-deriving it from the log");
                 drop(db);
                 ProfileDb::delete_all(&self.dir, workspace);
                 let db = ProfileDb::open_latest(&self.dir, workspace)?;
                 db.set_rules(&wanted.to_json().to_string())?;
-                Ok((db, Engine::new(wanted.clone()), false))
+                Ok((db, Engine::new(wanted.clone()), false, true))
             }
         }
     }
@@ -448,14 +459,16 @@ struct Worker {
 #[derive(Default)]
 struct Output {
     audience: AudienceOutput,
-    records: Vec<OutboxRecord>,
+    decided: Decided,
     /// The last tick appended for journey timers: its instant and when it was appended.
     tick: Option<(i64, Instant)>,
 }
 
 impl Worker {
     fn run(self, commands: Receiver<Command>) {
-        lower_priority();
+        // At normal priority: webhooks and journeys wait for this thread, and at nice 10 it
+        // was starved by busy neighbours (p99 from acknowledgement to webhook 30-110 ms instead
+        // of 8-18 ms at 5,000 events/s). Only the state writer runs lower.
         let ws = self.state.workspace.clone();
         let (writer, batches) = sync_channel(1);
         let state = self.state.clone();
@@ -498,7 +511,7 @@ impl Worker {
             };
             if !entries.is_empty() {
                 for chunk in entries.chunks(LOCK_CHUNK) {
-                    let decided = out.records.len();
+                    let decided = out.decided.records.len();
                     {
                         let mut engine = self.write_engine();
                         let mut seg = self.write_segments();
@@ -509,17 +522,17 @@ impl Worker {
                             &mut act,
                             chunk,
                             &mut out.audience,
-                            &mut out.records,
+                            &mut out.decided,
                         );
                     }
-                    self.delivery.dispatch(&ws, &out.records[decided..]);
+                    self.hand_over(&mut out, decided);
                 }
                 pending += entries.len();
             } else {
                 // Idle: time still passes for sliding windows. A second behind the wall clock,
                 // so that events received just before but not yet in the log are still
                 // evaluated at their own receipt time, as a replay of the log would.
-                let decided = out.records.len();
+                let decided = out.decided.records.len();
                 {
                     let engine = self.read_engine();
                     let mut seg = self.write_segments();
@@ -527,25 +540,22 @@ impl Worker {
                     seg.advance(crate::state::now_millis() - IDLE_CLOCK_LAG_MS);
                     out.audience.take_from(&mut seg);
                     let mut act = self.state.activation.write().expect("activation poisoned");
-                    let mut actions = Vec::new();
+                    let position = engine.position();
                     activate_audience_changes(
                         &engine,
                         &seg,
                         &mut act,
                         &out.audience,
                         from,
-                        engine.position(),
-                        &mut actions,
-                        &mut out.records,
+                        position,
+                        &mut out.decided,
                     );
-                    // Journeys act on time-driven changes at the next tick (no trait writes
-                    // outside the log's order).
-                    drop(actions);
                 }
-                self.delivery.dispatch(&ws, &out.records[decided..]);
+                self.hand_over(&mut out, decided);
             }
             self.append_tick_when_due(&mut out);
-            pending += out.audience.rows.len() + out.records.len() + self.state.reports_waiting();
+            pending +=
+                out.audience.rows.len() + out.decided.records.len() + self.state.reports_waiting();
             commits.took(self.state.took(&self.state.commit_took_ms));
             docs.took(self.state.took(&self.state.docs_took_ms));
             // Documents are rendered a slice at a time between events (see the engine's
@@ -591,6 +601,25 @@ impl Worker {
         }
     }
 
+    /// Hands records decided since index `from` to their queues, and appends the trait
+    /// writes journeys decided to the log (waiting for room: they must not be dropped).
+    fn hand_over(&self, out: &mut Output, from: usize) {
+        self.delivery
+            .dispatch(&self.state.workspace, &out.decided.records[from..]);
+        let appends = std::mem::take(&mut out.decided.appends);
+        if appends.is_empty() {
+            return;
+        }
+        let batch = AppendBatch {
+            workspace_id: self.state.workspace.clone(),
+            source_id: TICK_SOURCE.to_string(),
+            events: appends,
+        };
+        if let Err(e) = self.store.append_blocking(batch, Box::new(|_| {})) {
+            tracing::error!(workspace = %self.state.workspace, error = %e, "appending journey trait writes failed");
+        }
+    }
+
     fn read_engine(&self) -> std::sync::RwLockReadGuard<'_, Engine> {
         self.state.engine.read().expect("engine poisoned")
     }
@@ -630,7 +659,7 @@ impl Worker {
             &self.state.segments.read().expect("segments poisoned"),
             &mut batch,
         );
-        batch.activation.records = std::mem::take(&mut out.records);
+        batch.activation.records = std::mem::take(&mut out.decided.records);
         batch.activation.journey_rows = self
             .state
             .activation
@@ -668,15 +697,28 @@ impl Worker {
         // Without definitions the replay only loads events and traits; memberships are
         // evaluated once at the end and compared with the current ones.
         let mut seg = Segmenter::new();
-        replay_into(self.store.as_ref(), ws, &mut engine, &mut seg, &db)?;
-        // Catch up with what arrived meanwhile while readers still see the old state, then
-        // swap under the write lock so no event is applied twice or skipped.
+        // Only up to what the live engine applied: what comes after is applied by the normal
+        // loop once this state is in place, and activated there (a rebuild activates nothing).
+        // This thread is the only one applying, so the live position cannot move meanwhile.
+        let upto = self.read_engine().position();
+        replay_into(
+            self.store.as_ref(),
+            ws,
+            &mut engine,
+            &mut seg,
+            &db,
+            Some(upto),
+        )?;
         let mut live = self.write_engine();
         let mut live_seg = self.write_segments();
-        replay_into(self.store.as_ref(), ws, &mut engine, &mut seg, &db)?;
+        engine.skip_to(upto);
         seg.load_clock(live_seg.now());
         seg.init_registry(live_seg.registry().clone(), batch_threads());
         seg.record_rebuild(&live_seg.member_keys());
+        // The last batches for the old file must be in it before its history is copied.
+        while self.state.writer_queue.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         db.copy_audience_history(&self.state.db())?;
         db.mark_complete()?;
         {

@@ -51,8 +51,12 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// Starts the delivery runtime now, on the calling thread's CPU priority: threads inherit
+    /// it, and the appliers (which configure destinations later) run at a lower one.
     pub fn new() -> Delivery {
-        Delivery::default()
+        let d = Delivery::default();
+        d.runtime();
+        d
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -69,7 +73,8 @@ impl Delivery {
     /// Makes a workspace's running queues match its destinations: new ones start (and read
     /// what is pending in the outbox), changed ones take their new settings (a change of
     /// concurrency restarts their lanes), removed ones stop.
-    pub fn configure(&self, state: &Arc<WorkspaceState>, dests: &[Destination]) {
+    /// `at_start`: the process is starting, so everything pending is in the outbox already.
+    pub fn configure(&self, state: &Arc<WorkspaceState>, dests: &[Destination], at_start: bool) {
         let mut all = self.queues.lock().expect("delivery poisoned");
         let running = all.entry(state.workspace.clone()).or_default();
         let wanted: HashMap<&str, &Destination> =
@@ -87,7 +92,8 @@ impl Delivery {
             match running.get(&d.id) {
                 Some(q) => q.set_config(d.clone()),
                 None => {
-                    let q = DestQueue::start(self.runtime().handle(), state.clone(), d.clone());
+                    let rt = self.runtime().handle();
+                    let q = DestQueue::start(rt, state.clone(), d.clone(), at_start);
                     running.insert(d.id.clone(), q);
                 }
             }
@@ -113,11 +119,10 @@ impl Delivery {
     /// Sends replayed dead letters again.
     pub fn requeue(&self, workspace: &str, destination: &str, records: Vec<StoredRecord>) {
         if let Some(q) = self.queue(workspace, destination) {
+            q.note_replayed();
             for r in records {
                 // Beyond what memory holds, the refill reads them once they are pending again.
-                if !q.offer_replayed(r) {
-                    q.note_left_in_outbox();
-                }
+                q.offer_replayed(r);
             }
         }
     }

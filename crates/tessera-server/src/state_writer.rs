@@ -56,6 +56,7 @@ pub(crate) fn write_batches(state: &WorkspaceState, batches: Receiver<WriterJob>
         let current = state.db.read().expect("state lock poisoned");
         if !broken && Arc::ptr_eq(&db, &current) {
             state.committed.store(batch.position, Ordering::SeqCst);
+            state.commits.fetch_add(1, Ordering::SeqCst);
         }
         if !broken && purged.elapsed() > PURGE_EVERY {
             purged = Instant::now();

@@ -2,7 +2,7 @@
 //! (Profile API, audiences API) and its destinations' delivery lanes (which report attempts).
 
 use crate::activation::Activation;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tessera_core::activation::DeliveryAttempt;
@@ -35,6 +35,9 @@ pub struct WorkspaceState {
     pub(crate) docs_took_ms: AtomicI64,
     /// Batches handed to the state writer and not yet written.
     pub(crate) writer_queue: AtomicI64,
+    /// Batches the state writer wrote (so delivery can tell when what it left in the outbox
+    /// is there to read).
+    pub(crate) commits: AtomicU64,
     /// Destinations and journeys with their state. Locked after `segments`.
     pub activation: RwLock<Activation>,
     pub(crate) reports: Mutex<DeliveryReports>,

@@ -26,9 +26,10 @@ pub(crate) fn list_events(
     eq("anonymous_id", &f.anonymous_id);
     eq("message_id", &f.message_id);
     eq("source_id", &f.source_id);
-    if f.kind.is_none() {
-        // Timer ticks are the applier's own entries, not anything a source sent.
-        sql.push_str(" AND type != 'tick'");
+    if f.source_id.is_none() {
+        // Timer ticks and journeys' trait writes are the applier's own entries, not anything
+        // a source sent.
+        sql.push_str(" AND source_id != '_tessera'");
     }
     let mut bound = |cond: &str, v: Option<i64>| {
         if let Some(v) = v {

@@ -15,7 +15,7 @@ use tessera_core::Millis;
 /// Created when missing, so state files written before activation existed are kept.
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL UNIQUE,
     destination TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -164,7 +164,10 @@ pub(crate) fn commit(tx: &Transaction<'_>, b: &CommitBatch) -> Result<(), StoreE
         "UPDATE outbox SET attempts = max(attempts, ?2), last_attempt_at = ?3,
              first_attempt_at = coalesce(first_attempt_at, ?3), last_status = ?4,
              last_error = ?5,
-             status = CASE WHEN status = 'delivered' THEN status ELSE ?6 END
+             status = CASE
+                 WHEN status = 'delivered' THEN status
+                 WHEN status = 'dead' AND ?6 = 'pending' THEN status
+                 ELSE ?6 END
          WHERE key = ?1",
     )?;
     for t in &a.attempts {
@@ -361,15 +364,21 @@ impl ProfileDb {
         })
     }
 
-    /// Removes delivered records and delivery attempts older than `before` (the outbox would
-    /// otherwise grow with every event forwarded). Dead and pending records stay.
+    /// Removes delivered records and their delivery attempts older than `before` (the outbox
+    /// would otherwise grow with every event forwarded). Dead and pending records stay, with
+    /// their attempts.
     pub fn purge_delivered(&self, before: Millis) -> Result<usize, StoreError> {
         let c = self.writer.lock().expect("profile writer poisoned");
         let n = c.execute(
             "DELETE FROM outbox WHERE status = 'delivered' AND at < ?1",
             [before],
         )?;
-        c.execute("DELETE FROM delivery_attempts WHERE at < ?1", [before])?;
+        // Attempts of records still pending or dead stay: they explain them.
+        c.execute(
+            "DELETE FROM delivery_attempts WHERE at < ?1
+             AND key NOT IN (SELECT key FROM outbox WHERE status != 'delivered')",
+            [before],
+        )?;
         Ok(n)
     }
 }

@@ -113,6 +113,20 @@ fn records_are_stored_once_and_attempts_move_their_status() {
         db.outbox_record("dst_a", "k1").unwrap().unwrap().status,
         "delivered"
     );
+    // Nor does a late retry of a dead letter (lanes restarted meanwhile) revive it: only a
+    // replay does.
+    commit(
+        &db,
+        3,
+        ActivationBatch {
+            attempts: vec![attempt("k2", 3, Some(503), AttemptOutcome::Retry)],
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        db.outbox_record("dst_a", "k2").unwrap().unwrap().status,
+        "dead"
+    );
 }
 
 #[test]
@@ -202,11 +216,22 @@ fn journey_state_and_the_outbox_survive_a_rebuild_and_delivered_records_are_purg
     next.copy_audience_history(&db).unwrap();
     assert_eq!(next.journey_state().unwrap(), db.journey_state().unwrap());
     assert_eq!(next.pending_records("dst_a", 0, 10).unwrap().len(), 1);
+    commit(
+        &next,
+        4,
+        ActivationBatch {
+            records: vec![record("gone", 3, 30)],
+            attempts: vec![attempt("gone", 1, Some(400), AttemptOutcome::Dead)],
+            ..Default::default()
+        },
+    );
     assert_eq!(next.purge_delivered(2_000).unwrap(), 1);
     assert_eq!(next.outbox_record("dst_a", "old").unwrap(), None);
+    // The dead letter and the attempt that explains it stay.
+    let kept = next.delivery_attempts("dst_a", None, None, 10).unwrap();
     assert_eq!(
-        next.delivery_attempts("dst_a", None, None, 10).unwrap(),
-        vec![]
+        kept.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(),
+        ["gone"]
     );
     assert!(next.outbox_record("dst_a", "new").unwrap().is_some());
 }

@@ -95,7 +95,8 @@ pub fn run(args: ReplayArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         let mut engine = Engine::new(rules);
         let mut seg = Segmenter::new();
-        replay_into(store.as_ref(), ws, &mut engine, &mut seg, &db).map_err(|e| e.to_string())?;
+        replay_into(store.as_ref(), ws, &mut engine, &mut seg, &db, None)
+            .map_err(|e| e.to_string())?;
         let registry = stored_registry(store.as_ref(), ws).map_err(|e| e.to_string())?;
         seg.init_registry(registry, batch_threads());
         let before = match &previous {

@@ -2,10 +2,12 @@
 //! out between two events, and the timer ticks it appends to the log for journeys.
 
 use super::{batch_threads, Command, Output, Worker, WriterJob};
-use crate::activation::{tick_event, TICK_SOURCE};
+use crate::activation::{activate_audience_changes, tick_event, TICK_SOURCE};
 use crate::cadence::Cadence;
+use crate::segments::AudienceOutput;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
+use tessera_core::segment::Segmenter;
 use tessera_store::AppendBatch;
 
 impl Worker {
@@ -37,7 +39,9 @@ impl Worker {
                     }
                     Ok(()) => {
                         // Answered once what the rebuild changed is in the state file.
-                        out.audience.take_from(&mut self.write_segments());
+                        self.activate_definition_changes(out, |seg, audience| {
+                            audience.take_from(seg)
+                        });
                         self.commit_then(pending, writer, true, out, Some(reply));
                         docs.started();
                     }
@@ -45,8 +49,7 @@ impl Worker {
             }
             Command::SetDefinitions(registry, reply) => {
                 let started = Instant::now();
-                {
-                    let mut seg = self.write_segments();
+                self.activate_definition_changes(out, |seg, audience| {
                     let new_ids: std::collections::BTreeSet<&str> =
                         registry.audiences.iter().map(|a| a.id.as_str()).collect();
                     let dropped: Vec<String> = seg
@@ -56,10 +59,10 @@ impl Worker {
                         .filter(|a| !new_ids.contains(a.id.as_str()))
                         .map(|a| a.id.clone())
                         .collect();
-                    out.audience.dropped.extend(dropped);
+                    audience.dropped.extend(dropped);
                     seg.set_registry(registry, batch_threads());
-                    out.audience.take_from(&mut seg);
-                }
+                    audience.take_from(seg);
+                });
                 tracing::info!(workspace = %ws, took_ms = started.elapsed().as_millis() as u64, "definitions applied");
                 // Answered once the changes are in the state file. With documents: a restart
                 // must not re-derive events from before this change under the new
@@ -71,18 +74,47 @@ impl Worker {
                 // Records of earlier events were decided under the old settings: committed
                 // first, so a restart does not decide them again under the new ones.
                 self.commit(pending, writer, false, out);
-                let decided = out.records.len();
+                let decided = out.decided.records.len();
                 {
                     let engine = self.read_engine();
                     let seg = self.state.segments.read().expect("segments poisoned");
                     let mut act = self.state.activation.write().expect("activation poisoned");
-                    config.apply(&mut act, &engine, &seg, &mut out.records);
+                    config.apply(&mut act, &engine, &seg, &mut out.decided.records);
                 }
-                self.delivery.configure(&self.state, &config.destinations);
-                self.delivery.dispatch(ws, &out.records[decided..]);
+                self.delivery
+                    .configure(&self.state, &config.destinations, false);
+                self.hand_over(out, decided);
                 self.commit_then(pending, writer, false, out, Some(reply));
             }
         }
+    }
+
+    /// Runs `change` on the segmenter (new definitions, or a rebuilt state), then activates the
+    /// entries and exits it recorded: synced destinations hear of them, journeys may start.
+    fn activate_definition_changes(
+        &self,
+        out: &mut Output,
+        change: impl FnOnce(&mut Segmenter, &mut AudienceOutput),
+    ) {
+        let decided = out.decided.records.len();
+        {
+            let engine = self.read_engine();
+            let mut seg = self.write_segments();
+            let from = out.audience.rows.len();
+            change(&mut seg, &mut out.audience);
+            let mut act = self.state.activation.write().expect("activation poisoned");
+            let position = engine.position();
+            activate_audience_changes(
+                &engine,
+                &seg,
+                &mut act,
+                &out.audience,
+                from,
+                position,
+                &mut out.decided,
+            );
+        }
+        self.hand_over(out, decided);
     }
 
     /// How long until the earliest journey timer is due.

@@ -185,34 +185,41 @@ impl Connection {
     ) -> Result<Answer, String> {
         let target = &endpoint.target;
         let peer = format!("{}{}", endpoint.tls.is_some(), target.authority);
-        let reusable = self
+        let mut reused = self
             .sender
             .as_ref()
             .is_some_and(|(p, s)| *p == peer && !s.is_closed());
-        if !reusable {
-            self.sender = Some((peer, connect(endpoint).await?));
+        if reused {
+            // A kept-alive connection the receiver closed meanwhile: open a new one, which
+            // is no failed attempt (nothing was sent).
+            let (_, sender) = self.sender.as_mut().expect("checked above");
+            if sender.ready().await.is_err() {
+                reused = false;
+            }
         }
-        let (_, sender) = self.sender.as_mut().expect("connected above");
-        sender
-            .ready()
-            .await
-            .map_err(|e| format!("connection closed: {e}"))?;
-        let mut req = Request::builder()
-            .method(method.clone())
-            .uri(&target.path)
-            .header("host", &target.host)
-            .header("content-type", "application/json")
-            .header("user-agent", concat!("Tessera/", env!("CARGO_PKG_VERSION")));
-        for (k, v) in headers {
-            req = req.header(k, v);
+        if !reused {
+            self.sender = Some((peer.clone(), connect(endpoint).await?));
         }
-        let req = req
-            .body(Body::from(body))
-            .map_err(|e| format!("invalid request: {e}"))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
+        let req = || build_request(&endpoint.target, method, headers, body.clone());
+        match self.request(req()?).await {
+            // The receiver closed the kept-alive connection as the request went out: once more
+            // on a new one (a receiver that did get it sees the same idempotency key).
+            Err(e) if reused && (e.is_canceled() || e.is_incomplete_message()) => {
+                self.sender = Some((peer, connect(endpoint).await?));
+                self.request(req()?)
+                    .await
+                    .map_err(|e| format!("request failed: {e}"))
+            }
+            other => other.map_err(|e| format!("request failed: {e}")),
+        }
+    }
+
+    /// One request on the open connection; the answer's body is read up to a limit, and a
+    /// connection whose body was not read to its end is not used again.
+    async fn request(&mut self, req: Request<Body>) -> Result<Answer, hyper::Error> {
+        let (_, sender) = self.sender.as_mut().expect("connected by the caller");
+        sender.ready().await?;
+        let resp = sender.send_request(req).await?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -223,9 +230,15 @@ impl Connection {
             .headers()
             .get("connection")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        let bytes = axum::body::to_bytes(Body::new(resp.into_body()), MAX_RESPONSE_BYTES)
-            .await
-            .unwrap_or_default();
+        let bytes =
+            match axum::body::to_bytes(Body::new(resp.into_body()), MAX_RESPONSE_BYTES).await {
+                Ok(b) => b,
+                Err(_) => {
+                    // Too long, or cut off: the answer's status still counts.
+                    self.sender = None;
+                    Bytes::new()
+                }
+            };
         if close {
             self.sender = None;
         }
@@ -235,6 +248,25 @@ impl Connection {
             excerpt: excerpt(&bytes),
         })
     }
+}
+
+fn build_request(
+    target: &Target,
+    method: &Method,
+    headers: &[(HeaderName, HeaderValue)],
+    body: Bytes,
+) -> Result<Request<Body>, String> {
+    let mut req = Request::builder()
+        .method(method.clone())
+        .uri(&target.path)
+        .header("host", &target.host)
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("Tessera/", env!("CARGO_PKG_VERSION")));
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    req.body(Body::from(body))
+        .map_err(|e| format!("invalid request: {e}"))
 }
 
 async fn connect(endpoint: &Endpoint) -> Result<SendRequest<Body>, String> {

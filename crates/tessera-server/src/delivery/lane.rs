@@ -15,7 +15,7 @@ use base64::Engine as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_core::activation::destination::{Destination, Transport};
-use tessera_core::activation::retry::{classify, Verdict};
+use tessera_core::activation::retry::{classify, Verdict, MIN_BACKOFF_MS};
 use tessera_core::activation::router::{batch_idempotency_key, segment_batch_body, webhook_body};
 use tessera_core::activation::signature::{sign, IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
 use tessera_core::activation::{AttemptOutcome, DeliveryAttempt};
@@ -147,7 +147,11 @@ async fn send(
             )),
         ),
         Verdict::Retry { after_ms } => {
-            let delay = after_ms.unwrap_or_else(|| dest.retry.backoff_ms(attempts, rng.unit()));
+            // `Retry-After: 0` (or a past date) must not turn into a tight loop.
+            let delay = match after_ms {
+                Some(ms) => ms.max(MIN_BACKOFF_MS),
+                None => dest.retry.backoff_ms(attempts, rng.unit()),
+            };
             if dest.retry.within_window(first, now, delay) {
                 (AttemptOutcome::Retry, Some(delay), None)
             } else {

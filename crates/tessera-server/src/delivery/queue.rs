@@ -15,7 +15,8 @@ use tessera_core::Millis;
 use tessera_store::StoredRecord;
 use tokio::sync::Notify;
 
-/// Records a lane holds in memory; beyond this they wait in the outbox.
+/// Records held in memory per lane (queued, retrying or in flight); beyond this they wait in
+/// the outbox.
 const LANE_CAPACITY: usize = 10_000;
 /// Keys of finished records remembered, so a refill does not send again what was delivered
 /// but not yet recorded in the state file.
@@ -77,9 +78,11 @@ pub(crate) struct DestQueue {
     /// Keys queued, retrying or in flight.
     tracked: Mutex<HashSet<String>>,
     recent: Mutex<(HashSet<String>, VecDeque<String>)>,
-    /// Records were left in the outbox (memory was full, or the process started) up to this
-    /// log position; a refill reads them once the state file holds that position.
-    overflow_upto: AtomicI64,
+    /// Records were left in the outbox (memory was full, or the process started): a refill
+    /// reads them once the state writer has written this many batches (-1: none left).
+    left_until: AtomicI64,
+    /// Set while a refill reads the outbox.
+    refilling: AtomicBool,
     refill_cursor: AtomicI64,
     next_lane: AtomicUsize,
     figures: Mutex<Figures>,
@@ -87,16 +90,18 @@ pub(crate) struct DestQueue {
 }
 
 impl DestQueue {
-    /// Starts the lanes and the refill task; what the outbox holds as pending is read first.
+    /// Starts the lanes and the refill task; what the outbox holds as pending is read first:
+    /// at once at start-up (`in_outbox_now`), else after the next commits (records decided
+    /// for a previous set of lanes may still be on their way to the outbox).
     pub fn start(
         rt: &tokio::runtime::Handle,
         ws: Arc<WorkspaceState>,
         dest: Destination,
+        in_outbox_now: bool,
     ) -> Arc<DestQueue> {
         let lanes = dest.concurrency.max(1) as usize;
-        // Everything decided so far and not held here is in the outbox once the state file
-        // reaches what is applied now (a restart, or lanes restarted by a settings change).
-        let decided = ws.committed.load(Ordering::SeqCst).max(ws.applied());
+        let commits = ws.commits.load(Ordering::SeqCst) as i64;
+        let left_until = if in_outbox_now { commits } else { commits + 2 };
         let q = Arc::new(DestQueue {
             id: dest.id.clone(),
             ws,
@@ -110,7 +115,8 @@ impl DestQueue {
             stopped: AtomicBool::new(false),
             tracked: Mutex::new(HashSet::new()),
             recent: Mutex::new(Default::default()),
-            overflow_upto: AtomicI64::new(decided.max(1)),
+            left_until: AtomicI64::new(left_until),
+            refilling: AtomicBool::new(false),
             refill_cursor: AtomicI64::new(0),
             next_lane: AtomicUsize::new(0),
             figures: Mutex::new(Figures::default()),
@@ -172,8 +178,15 @@ impl DestQueue {
     }
 
     /// Queues a record just decided by the applier; when memory is full it stays in the
-    /// outbox for a refill.
+    /// outbox for a refill. So does every record of a destination keeping per-profile order
+    /// while older records wait there, so that none overtakes them.
     pub fn offer_new(&self, r: &OutboxRecord) {
+        let waiting =
+            self.left_until.load(Ordering::SeqCst) >= 0 || self.refilling.load(Ordering::SeqCst);
+        if waiting && self.config().ordered {
+            self.note_left_in_outbox();
+            return;
+        }
         let item = Item {
             key: r.key.clone(),
             payload: Arc::from(r.payload.as_str()),
@@ -183,12 +196,14 @@ impl DestQueue {
             first_attempt: None,
         };
         if !self.offer(item) {
-            self.overflow_upto.fetch_max(r.position, Ordering::SeqCst);
+            self.note_left_in_outbox();
         }
     }
 
-    /// Queues a replayed dead letter (finished before, so no longer remembered as such).
-    pub fn offer_replayed(&self, r: StoredRecord) -> bool {
+    /// Queues a replayed dead letter (finished before, so no longer remembered as such); its
+    /// backoff starts over.
+    pub fn offer_replayed(&self, mut r: StoredRecord) -> bool {
+        r.attempts = 0;
         self.recent
             .lock()
             .expect("recent poisoned")
@@ -221,30 +236,34 @@ impl DestQueue {
     fn offer(&self, item: Item) -> bool {
         let lane = &self.lanes[self.lane_of(item.profile, &self.config())];
         let mut items = lane.items.lock().expect("lane poisoned");
-        if items.len() >= LANE_CAPACITY {
-            return false;
-        }
-        if !self
-            .tracked
-            .lock()
-            .expect("tracked poisoned")
-            .insert(item.key.clone())
-        {
+        let mut tracked = self.tracked.lock().expect("tracked poisoned");
+        if tracked.contains(&item.key) {
             return true;
         }
+        // Retrying records count too, so a receiver that is down cannot fill memory.
+        if items.len() >= LANE_CAPACITY || tracked.len() >= LANE_CAPACITY * self.lanes.len() {
+            return false;
+        }
+        tracked.insert(item.key.clone());
+        drop(tracked);
         items.push_back(item);
         drop(items);
         lane.notify.notify_one();
         true
     }
 
-    /// Records were left in the outbox (memory was full): a refill reads them once the
-    /// state file holds what is applied now.
+    /// Records were left in the outbox: a refill reads them once the state writer has
+    /// written the batch they are in (the next one, or the one after when one is being
+    /// written now).
     pub fn note_left_in_outbox(&self) {
-        let applied = self.ws.applied();
-        self.overflow_upto
-            .fetch_max(applied.max(1), Ordering::SeqCst);
+        let until = self.ws.commits.load(Ordering::SeqCst) as i64 + 2;
+        self.left_until.fetch_max(until, Ordering::SeqCst);
+    }
+
+    /// Dead letters sent back: they may sit below the refill's cursor.
+    pub fn note_replayed(&self) {
         self.refill_cursor.store(0, Ordering::SeqCst);
+        self.note_left_in_outbox();
     }
 
     /// A record is finished (delivered or dead): it is no longer held.
@@ -288,32 +307,36 @@ impl DestQueue {
         h
     }
 
-    fn queued_in_memory(&self) -> usize {
-        self.lanes
-            .iter()
-            .map(|l| l.items.lock().expect("lane poisoned").len())
-            .sum()
-    }
-
     /// Reads pending records from the outbox into the lanes, when records were left there
     /// and the state file holds them. Returns whether everything left there was read.
     fn refill(&self) -> Result<bool, tessera_store::StoreError> {
-        let upto = self.overflow_upto.load(Ordering::SeqCst);
-        if upto == 0 {
+        let until = self.left_until.load(Ordering::SeqCst);
+        if until < 0 {
             return Ok(true);
         }
-        if self.ws.committed.load(Ordering::SeqCst) < upto {
+        if (self.ws.commits.load(Ordering::SeqCst) as i64) < until {
             return Ok(false);
         }
-        if self.queued_in_memory() > LANE_CAPACITY * self.lanes.len() / 2 {
+        let held = self.tracked.lock().expect("tracked poisoned").len();
+        if held > LANE_CAPACITY * self.lanes.len() / 2 {
             return Ok(false);
         }
-        self.overflow_upto.store(0, Ordering::SeqCst);
+        self.refilling.store(true, Ordering::SeqCst);
+        // Cleared before reading: anything left from now on asks for another refill.
+        self.left_until
+            .compare_exchange(until, -1, Ordering::SeqCst, Ordering::SeqCst)
+            .ok();
+        let outcome = self.read_outbox();
+        self.refilling.store(false, Ordering::SeqCst);
+        outcome
+    }
+
+    fn read_outbox(&self) -> Result<bool, tessera_store::StoreError> {
         let db = self.ws.db();
         loop {
             let after = self.refill_cursor.load(Ordering::SeqCst);
             let page = db.pending_records(&self.id, after, REFILL_PAGE)?;
-            let Some(last) = page.last().map(|r| (r.seq, r.position)) else {
+            let Some(last) = page.last().map(|r| r.seq) else {
                 return Ok(true);
             };
             for r in page {
@@ -321,12 +344,12 @@ impl DestQueue {
                 if !self.offer_stored(r) {
                     // Memory is full again: the rest waits for the next refill.
                     self.refill_cursor.store(seq - 1, Ordering::SeqCst);
-                    self.overflow_upto
-                        .fetch_max(last.1.max(1), Ordering::SeqCst);
+                    let now = self.ws.commits.load(Ordering::SeqCst) as i64;
+                    self.left_until.fetch_max(now, Ordering::SeqCst);
                     return Ok(false);
                 }
             }
-            self.refill_cursor.store(last.0, Ordering::SeqCst);
+            self.refill_cursor.store(last, Ordering::SeqCst);
         }
     }
 }

@@ -372,3 +372,44 @@ fn a_new_version_keeps_waiting_profiles_and_a_deleted_journey_sends_nothing() {
     assert!(names.contains(&&json!("Cart")) && names.contains(&&json!("Cart v2")));
     assert_eq!(rx.received().len(), 1, "{:#?}", bodies(&rx.received()));
 }
+
+/// A `set_trait` step writes the trait through the log: it is on the profile (with the
+/// journey as its source), audiences read it, and it is still there after `kill -9` and a
+/// restart (the restart re-derives it from the log, as it does events).
+#[test]
+fn journey_trait_writes_reach_the_profile_and_survive_a_crash() {
+    let (d, mut s, key) = fresh("act-jrn-trait");
+    let aud = audience(&s, "Onboarding", "onboarding = \"started\"");
+    let id = create_journey(
+        &s,
+        json!({"name": "Onboarding", "trigger": {"event": "Signed Up"},
+               "steps": [{"id": "mark", "type": "set_trait", "trait": "onboarding",
+                          "value": "started"}]}),
+    );
+    track(&s, &key, "tina", "Signed Up", "trait-1", json!({}));
+    let traits_path = format!("/v1/profiles/{}/traits?verbose=true", enc("user_id:tina"));
+    let traits = wait_within(&s, &traits_path, PATIENCE, |t| {
+        t["traits"]["onboarding"]["value"] == "started"
+    });
+    assert_eq!(
+        traits["traits"]["onboarding"]["source"],
+        format!("journey:{id}"),
+        "{traits}"
+    );
+    let members = format!("/api/v1/audiences/{aud}/members");
+    wait_within(&s, &members, PATIENCE, |m| {
+        m["members"].as_array().is_some_and(|a| a.len() == 1)
+    });
+    wait_metrics(&s, &id, |m| m["entered"] == 1 && m["exited"] == 1);
+
+    s.kill9();
+    let s = Server::start(d.path());
+    let traits = ok(&s, &traits_path);
+    assert_eq!(
+        traits["traits"]["onboarding"]["value"], "started",
+        "{traits}"
+    );
+    // Applying the write again after the restart did not run the journey again.
+    let m = ok(&s, &format!("/api/v1/journeys/{id}/metrics"));
+    assert_eq!((&m["entered"], &m["exited"]), (&json!(1), &json!(1)), "{m}");
+}
