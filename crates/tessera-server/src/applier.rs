@@ -468,7 +468,8 @@ impl Worker {
     fn run(self, commands: Receiver<Command>) {
         // At normal priority: webhooks and journeys wait for this thread, and at nice 10 it
         // was starved by busy neighbours (p99 from acknowledgement to webhook 30-110 ms instead
-        // of 8-18 ms at 5,000 events/s). Only the state writer runs lower.
+        // of 8-18 ms at 5,000 events/s; ingest at saturation about a tenth lower). Only the
+        // state writer runs lower.
         let ws = self.state.workspace.clone();
         let (writer, batches) = sync_channel(1);
         let state = self.state.clone();
