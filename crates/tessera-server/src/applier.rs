@@ -6,7 +6,7 @@
 //! fresh engine and a fresh state file, then swap them in.
 
 use crate::activation::TICK_SOURCE;
-use crate::activation::{activate_audience_changes, apply_and_activate, Decided};
+use crate::activation::{apply_and_activate, Decided};
 use crate::activation_defs::{stored_activation, ActivationConfig};
 use crate::cadence::Cadence;
 use crate::delivery::Delivery;
@@ -533,26 +533,10 @@ impl Worker {
                 // Idle: time still passes for sliding windows. A second behind the wall clock,
                 // so that events received just before but not yet in the log are still
                 // evaluated at their own receipt time, as a replay of the log would.
-                let decided = out.decided.records.len();
-                {
-                    let engine = self.read_engine();
-                    let mut seg = self.write_segments();
-                    let from = out.audience.rows.len();
+                self.activate_segment_changes(&mut out, |seg, audience| {
                     seg.advance(crate::state::now_millis() - IDLE_CLOCK_LAG_MS);
-                    out.audience.take_from(&mut seg);
-                    let mut act = self.state.activation.write().expect("activation poisoned");
-                    let position = engine.position();
-                    activate_audience_changes(
-                        &engine,
-                        &seg,
-                        &mut act,
-                        &out.audience,
-                        from,
-                        position,
-                        &mut out.decided,
-                    );
-                }
-                self.hand_over(&mut out, decided);
+                    audience.take_from(seg);
+                });
             }
             self.append_tick_when_due(&mut out);
             pending +=

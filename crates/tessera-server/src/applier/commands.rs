@@ -39,9 +39,7 @@ impl Worker {
                     }
                     Ok(()) => {
                         // Answered once what the rebuild changed is in the state file.
-                        self.activate_definition_changes(out, |seg, audience| {
-                            audience.take_from(seg)
-                        });
+                        self.activate_segment_changes(out, |seg, audience| audience.take_from(seg));
                         self.commit_then(pending, writer, true, out, Some(reply));
                         docs.started();
                     }
@@ -49,7 +47,7 @@ impl Worker {
             }
             Command::SetDefinitions(registry, reply) => {
                 let started = Instant::now();
-                self.activate_definition_changes(out, |seg, audience| {
+                self.activate_segment_changes(out, |seg, audience| {
                     let new_ids: std::collections::BTreeSet<&str> =
                         registry.audiences.iter().map(|a| a.id.as_str()).collect();
                     let dropped: Vec<String> = seg
@@ -89,9 +87,10 @@ impl Worker {
         }
     }
 
-    /// Runs `change` on the segmenter (new definitions, or a rebuilt state), then activates the
-    /// entries and exits it recorded: synced destinations hear of them, journeys may start.
-    fn activate_definition_changes(
+    /// Runs `change` on the segmenter (new definitions, a rebuilt state, time passing), then
+    /// activates the entries and exits it recorded: synced destinations hear of them,
+    /// journeys may start.
+    pub(super) fn activate_segment_changes(
         &self,
         out: &mut Output,
         change: impl FnOnce(&mut Segmenter, &mut AudienceOutput),

@@ -247,22 +247,6 @@ fn signed_by(secret: &str, r: &Received) -> bool {
     macs.contains(&expected)
 }
 
-/// Checks an error answer: its status and `{"code", "message"}`; returns the body.
-fn expect_error(r: &Response, status: u16, code: &str) -> Value {
-    let body = r.json();
-    assert_eq!(
-        (r.status, body["code"].as_str()),
-        (status, Some(code)),
-        "{}",
-        r.text()
-    );
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "an error without a message: {body}"
-    );
-    body
-}
-
 /// Milliseconds since the epoch, by the wall clock.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()

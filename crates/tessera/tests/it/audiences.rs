@@ -104,22 +104,6 @@ fn computed(s: &Server, name: &str, text: &str) -> String {
         .to_string()
 }
 
-/// Checks an error answer: its status and a `{"code", "message"}` body; returns the body.
-fn expect_error(r: &Response, status: u16, code: &str) -> Value {
-    let body = r.json();
-    assert_eq!(
-        (r.status, body["code"].as_str()),
-        (status, Some(code)),
-        "{}",
-        r.text()
-    );
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "an error without a message: {body}"
-    );
-    body
-}
-
 /// Every member of an audience as (profile id, entered_at), following `next_cursor`.
 fn members(s: &Server, audience: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();

@@ -255,3 +255,19 @@ pub fn wait_within(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Checks an error answer: its status and a `{"code", "message"}` body; returns the body.
+pub fn expect_error(r: &Response, status: u16, code: &str) -> Value {
+    let body = r.json();
+    assert_eq!(
+        (r.status, body["code"].as_str()),
+        (status, Some(code)),
+        "{}",
+        r.text()
+    );
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "an error without a message: {body}"
+    );
+    body
+}
