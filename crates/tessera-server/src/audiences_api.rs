@@ -151,6 +151,24 @@ pub(crate) fn applier_unavailable(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// A workspace's current definitions (of every kind) as they would be with `change`.
+pub(crate) fn with_change(
+    st: &SharedState,
+    ws: &str,
+    change: &Definition,
+) -> Result<Vec<Definition>, ApiError> {
+    let mut defs: Vec<Definition> = st
+        .store
+        .definitions(ws)?
+        .into_iter()
+        .filter(|d| d.id != change.id)
+        .collect();
+    if !change.deleted {
+        defs.push(change.clone());
+    }
+    Ok(defs)
+}
+
 /// Checks the workspace's definitions with `change` applied, stores the new version and
 /// waits until the applier evaluated it.
 async fn store_and_apply(
@@ -159,15 +177,7 @@ async fn store_and_apply(
     change: Definition,
 ) -> Result<(), ApiError> {
     let ws = state.workspace.clone();
-    let mut defs: Vec<Definition> = st
-        .store
-        .definitions(&ws)?
-        .into_iter()
-        .filter(|d| d.id != change.id)
-        .collect();
-    if !change.deleted {
-        defs.push(change.clone());
-    }
+    let defs = with_change(st, &ws, &change)?;
     let registry = registry_from(&defs)?;
     st.store.save_definition(&change)?;
     let rx = st

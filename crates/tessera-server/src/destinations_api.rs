@@ -8,7 +8,7 @@
 
 use crate::activation_defs::{config_of, destination_of, destination_text, KIND_DESTINATION};
 use crate::applier::WorkspaceState;
-use crate::audiences_api::{applied, applier_unavailable};
+use crate::audiences_api::{applied, applier_unavailable, with_change};
 use crate::delivery::Health;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
@@ -40,15 +40,7 @@ pub(crate) async fn store_and_apply(
     change: Definition,
 ) -> Result<(), ApiError> {
     let ws = state.workspace.clone();
-    let mut defs: Vec<Definition> = st
-        .store
-        .definitions(&ws)?
-        .into_iter()
-        .filter(|d| d.id != change.id)
-        .collect();
-    if !change.deleted {
-        defs.push(change.clone());
-    }
+    let defs = with_change(st, &ws, &change)?;
     let config = config_of(&defs);
     let audiences: Vec<String> = {
         let seg = state.segments.read().expect("segments poisoned");
