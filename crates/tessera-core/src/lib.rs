@@ -8,6 +8,7 @@ pub mod audience;
 pub mod error;
 pub mod identity;
 pub mod message;
+pub mod privacy;
 pub mod segment;
 pub mod time;
 
