@@ -104,7 +104,8 @@ pub(crate) type WriterJob = (Arc<ProfileDb>, CommitBatch, Option<Reply>);
 
 enum Command {
     SetRules(IdentityRules),
-    Rebuild(IdentityRules, Reply),
+    /// Re-derive the state under these rules, leaving out everything of these profiles.
+    Rebuild(IdentityRules, Vec<i64>, Reply),
     SetDefinitions(Registry, Reply),
     SetActivation(ActivationConfig, Reply),
 }
@@ -226,7 +227,7 @@ impl Appliers {
         if rebuild {
             // Nobody waits for this rebuild; its outcome is logged by the applier.
             let (reply, _) = channel();
-            let _ = tx.send(Command::Rebuild(wanted, reply));
+            let _ = tx.send(Command::Rebuild(wanted, Vec::new(), reply));
         }
         running.insert(
             workspace.to_string(),
@@ -347,7 +348,21 @@ impl Appliers {
         workspace: &str,
         rules: IdentityRules,
     ) -> Result<Receiver<Result<(), String>>, ApplierError> {
-        self.send(workspace, |reply| Command::Rebuild(rules, reply))
+        self.send(workspace, |reply| {
+            Command::Rebuild(rules, Vec::new(), reply)
+        })
+    }
+
+    /// Re-derives a workspace's state from the log (whose events of these profiles were
+    /// deleted) without anything of these profiles: their audience history, outbox records,
+    /// journey state and queued deliveries go too. Answers when the new state is in place.
+    pub fn forget(
+        &self,
+        workspace: &str,
+        profiles: Vec<i64>,
+    ) -> Result<Receiver<Result<(), String>>, ApplierError> {
+        let rules = self.rules_for(workspace)?;
+        self.send(workspace, |reply| Command::Rebuild(rules, profiles, reply))
     }
 
     /// Stops a workspace's applier and deletes its derived state (the workspace is gone).
@@ -674,7 +689,7 @@ impl Worker {
     }
 
     /// Derives a fresh engine and state file from the whole log, then swaps them in.
-    fn rebuild(&self, rules: IdentityRules) -> Result<(), ApplierError> {
+    fn rebuild(&self, rules: IdentityRules, forget: &[i64]) -> Result<(), ApplierError> {
         let ws = &self.state.workspace;
         let started = Instant::now();
         let db = ProfileDb::create_next(&self.dir, ws)?;
@@ -704,7 +719,7 @@ impl Worker {
         while self.state.writer_queue.load(Ordering::SeqCst) > 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
-        db.copy_audience_history(&self.state.db())?;
+        db.copy_audience_history(&self.state.db(), forget)?;
         db.mark_complete()?;
         {
             let mut current = self.state.db.write().expect("state lock poisoned");
@@ -712,6 +727,19 @@ impl Worker {
             self.state
                 .committed
                 .store(engine.position(), Ordering::SeqCst);
+        }
+        if !forget.is_empty() {
+            // Journey state as copied, without the forgotten profiles (the live engine's rows
+            // were all committed before the copy).
+            let mut act = self.state.activation.write().expect("activation poisoned");
+            let defs = act.journeys.definitions().to_vec();
+            let mut journeys = tessera_core::activation::journey::Journeys::new();
+            journeys.set_definitions(defs);
+            journeys
+                .restore(self.state.db().journey_state()?)
+                .map_err(|e| StoreError::InvalidState(format!("journey state: {e}")))?;
+            act.journeys = journeys;
+            self.delivery.forget(ws, forget);
         }
         *live = engine;
         *live_seg = seg;

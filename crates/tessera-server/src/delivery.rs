@@ -127,6 +127,14 @@ impl Delivery {
         }
     }
 
+    /// Drops every queued or retrying record about these profiles (they were deleted).
+    pub fn forget(&self, workspace: &str, profiles: &[i64]) {
+        let all = self.queues.lock().expect("delivery poisoned");
+        for q in all.get(workspace).into_iter().flat_map(|m| m.values()) {
+            q.forget(profiles);
+        }
+    }
+
     /// A destination's delivery figures, if it runs.
     pub fn health(&self, workspace: &str, destination: &str) -> Option<Health> {
         self.queue(workspace, destination).map(|q| q.health())

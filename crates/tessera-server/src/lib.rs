@@ -23,11 +23,14 @@ pub mod journeys_api;
 mod log_apply;
 pub mod metrics;
 mod paging;
+pub mod privacy_api;
+mod privacy_requests;
 pub mod profiles_api;
 pub mod restore;
 pub mod segments;
 pub mod state;
 mod state_writer;
+pub mod suppression;
 pub mod tracking;
 pub mod workspace;
 
@@ -175,6 +178,11 @@ pub fn router(state: SharedState) -> Router {
             "/api/v1/journeys/{id}/versions",
             get(journeys_api::versions),
         )
+        .route(
+            "/api/v1/privacy/requests",
+            get(privacy_api::list).post(privacy_api::create),
+        )
+        .route("/api/v1/privacy/requests/{id}", get(privacy_api::get))
         .route("/api/v1/openapi.json", get(openapi));
     let profiles = Router::new()
         .route("/v1/profiles/{ident}", get(profiles_api::get_profile))

@@ -21,6 +21,8 @@ pub struct AppState {
     pub appliers: Arc<Appliers>,
     /// Id of the workspace used when a request names none.
     pub default_workspace: String,
+    /// Identifiers whose events are dropped at ingest (data-subject requests).
+    pub suppressions: crate::suppression::Suppressions,
     write_keys: RwLock<HashMap<String, (Instant, Option<Source>)>>,
 }
 
@@ -38,6 +40,7 @@ impl AppState {
             metrics,
             appliers,
             default_workspace,
+            suppressions: Default::default(),
             write_keys: RwLock::new(HashMap::new()),
         }
     }

@@ -270,8 +270,19 @@ fn body_write_key(v: &Value) -> Option<String> {
 async fn append(
     state: &AppState,
     source: &Source,
-    events: Vec<NormalizedEvent>,
+    mut events: Vec<NormalizedEvent>,
 ) -> Result<AppendOutcome, ApiError> {
+    // Events of suppressed people are dropped here, before the log, and counted.
+    let suppressed = state.suppressions.filter(
+        state.store.as_ref(),
+        &state.appliers,
+        &source.workspace_id,
+        &source.id,
+        &mut events,
+    )?;
+    if suppressed > 0 {
+        state.metrics.reject("suppressed", suppressed as u64);
+    }
     let n = events.len() as u64;
     if n == 0 {
         return Ok(AppendOutcome { positions: vec![] });

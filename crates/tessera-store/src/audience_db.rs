@@ -195,30 +195,54 @@ impl ProfileDb {
 
     /// Copies the audience history (entries and exits, sizes, memberships) and activation's
     /// state (outbox, delivery log, journey state) of an older generation into this one, so a
-    /// rebuild keeps what destinations were told and what is still to tell them.
-    pub fn copy_audience_history(&self, from: &ProfileDb) -> Result<(), StoreError> {
-        let c = self.writer.lock().expect("profile writer poisoned");
+    /// rebuild keeps what destinations were told and what is still to tell them; except
+    /// everything of the profiles in `forget` (a deletion).
+    pub fn copy_audience_history(
+        &self,
+        from: &ProfileDb,
+        forget: &[i64],
+    ) -> Result<(), StoreError> {
+        let journey_rows: Vec<(String, String)> = from
+            .journey_state()?
+            .into_iter()
+            .filter(|(k, _)| !crate::outbox_db::journey_row_of(k, forget))
+            .collect();
+        let mut c = self.writer.lock().expect("profile writer poisoned");
         c.execute(
             "ATTACH DATABASE ?1 AS old",
             [from.path().to_string_lossy().as_ref()],
         )?;
-        let copied = c.execute_batch(
-            "BEGIN;
-             INSERT OR IGNORE INTO audience_events SELECT * FROM old.audience_events;
-             INSERT OR IGNORE INTO audience_sizes SELECT * FROM old.audience_sizes;
-             INSERT OR IGNORE INTO memberships SELECT * FROM old.memberships;
-             INSERT OR IGNORE INTO outbox SELECT * FROM old.outbox;
-             INSERT OR IGNORE INTO delivery_attempts SELECT * FROM old.delivery_attempts;
-             DELETE FROM journey_state;
-             INSERT INTO journey_state SELECT * FROM old.journey_state;
-             COMMIT;",
-        );
-        if copied.is_err() {
-            let _ = c.execute_batch("ROLLBACK");
-        }
+        let copied = (|| -> Result<(), StoreError> {
+            let tx = c.transaction()?;
+            tx.execute_batch("CREATE TEMP TABLE forget (key INTEGER PRIMARY KEY)")?;
+            for k in forget {
+                tx.execute("INSERT OR IGNORE INTO forget (key) VALUES (?1)", [k])?;
+            }
+            tx.execute_batch(
+                "INSERT OR IGNORE INTO audience_events SELECT * FROM old.audience_events
+                     WHERE profile NOT IN (SELECT key FROM forget);
+                 INSERT OR IGNORE INTO audience_sizes SELECT * FROM old.audience_sizes;
+                 INSERT OR IGNORE INTO memberships SELECT * FROM old.memberships
+                     WHERE profile NOT IN (SELECT key FROM forget);
+                 INSERT OR IGNORE INTO outbox SELECT * FROM old.outbox
+                     WHERE profile IS NULL OR profile NOT IN (SELECT key FROM forget);
+                 INSERT OR IGNORE INTO delivery_attempts SELECT * FROM old.delivery_attempts
+                     WHERE key IN (SELECT key FROM outbox);
+                 DELETE FROM journey_state;
+                 DROP TABLE forget;",
+            )?;
+            {
+                let mut st = tx
+                    .prepare("INSERT OR REPLACE INTO journey_state (key, value) VALUES (?1, ?2)")?;
+                for (k, v) in &journey_rows {
+                    st.execute([k, v])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
         c.execute("DETACH DATABASE old", [])?;
-        copied?;
-        Ok(())
+        copied
     }
 
     /// Every audience's members by profile key, by audience id.

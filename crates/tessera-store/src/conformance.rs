@@ -547,3 +547,102 @@ pub(crate) fn definitions_keep_every_version_per_workspace(store: &dyn Store) {
     workspace(store, "w1");
     assert!(store.definition_versions("w1", "aud_1").unwrap().is_empty());
 }
+
+fn privacy_request(ws: &str, id: &str, status: &str, at: i64) -> crate::PrivacyRequest {
+    crate::PrivacyRequest {
+        id: id.into(),
+        workspace_id: ws.into(),
+        kind: "delete".into(),
+        identifier_hint: "email:a***@example.org".into(),
+        identifier: (status != "done").then(|| "email:ann@example.org".into()),
+        status: status.into(),
+        created_at: at,
+        updated_at: at,
+        result: (status == "done").then(|| "{\"events_deleted\":2}".into()),
+    }
+}
+
+pub(crate) fn privacy_requests_suppressions_and_deletions(store: &dyn Store) {
+    setup(store);
+    store
+        .save_privacy_request(&privacy_request("w1", "dsr_1", "pending", 1))
+        .unwrap();
+    store
+        .save_privacy_request(&privacy_request("w1", "dsr_2", "running", 2))
+        .unwrap();
+    store
+        .save_privacy_request(&privacy_request("w1", "dsr_1", "done", 1))
+        .unwrap();
+    let r = store.privacy_request("w1", "dsr_1").unwrap().unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.identifier),
+        ("done", None),
+        "updated in place"
+    );
+    assert_eq!(
+        store.privacy_request("w2", "dsr_1").unwrap(),
+        None,
+        "per workspace"
+    );
+    let listed = store.privacy_requests("w1", 10).unwrap();
+    assert_eq!(listed[0].id, "dsr_2", "newest first");
+    let unfinished = store.unfinished_privacy_requests().unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].id, "dsr_2");
+
+    let salt = store.workspace_salt("w1", "s1").unwrap();
+    assert_eq!(salt, "s1");
+    assert_eq!(
+        store.workspace_salt("w1", "other").unwrap(),
+        "s1",
+        "made once"
+    );
+    assert_eq!(store.workspace_salt("w2", "s2").unwrap(), "s2");
+    store
+        .add_suppressions("w1", "dsr_3", &["h1".into(), "h2".into()], 5)
+        .unwrap();
+    store
+        .add_suppressions("w1", "dsr_4", &["h3".into()], 6)
+        .unwrap();
+    let mut s = store.suppressions("w1").unwrap();
+    s.sort();
+    assert_eq!(s, ["h1", "h2", "h3"]);
+    assert!(store.suppressions("w2").unwrap().is_empty());
+    // Lifting one identifier lifts everything its request suppressed.
+    assert_eq!(store.remove_suppressions("w1", &["h2".into()]).unwrap(), 2);
+    assert_eq!(store.suppressions("w1").unwrap(), ["h3"]);
+
+    let p = append_wait(
+        store,
+        "w1",
+        "s",
+        vec![
+            event("d1", MessageType::Track, Some("gone"), 10),
+            event("d2", MessageType::Track, Some("kept"), 11),
+        ],
+    )
+    .unwrap()
+    .positions;
+    let other = append_wait(
+        store,
+        "w2",
+        "s",
+        vec![event("d3", MessageType::Track, None, 12)],
+    )
+    .unwrap()
+    .positions;
+    let gone = p[0].unwrap();
+    // Positions of another workspace are not touched.
+    let n = store
+        .delete_events("w1", &[gone, other[0].unwrap()])
+        .unwrap();
+    assert_eq!(n, 1);
+    let left: Vec<i64> = store
+        .read_log("w1", 0, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(left, [p[1].unwrap()]);
+    assert_eq!(store.read_log("w2", 0, 10).unwrap().len(), 1);
+}

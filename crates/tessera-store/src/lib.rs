@@ -17,6 +17,7 @@ mod events;
 mod log_writer;
 pub mod outbox_db;
 mod pool;
+mod privacy_db;
 pub mod profile_db;
 mod schema;
 mod sqlite;
@@ -27,6 +28,7 @@ pub use audience_db::AudienceEvent;
 pub use error::StoreError;
 pub use log_writer::{AppendBatch, AppendCallback, AppendOutcome, CommitObserver};
 pub use outbox_db::{DeadLetterFilter, OutboxCounts, StoredAttempt, StoredRecord};
+pub use privacy_db::PrivacyRequest;
 pub use profile_db::{AbsorbedInfo, ProfileDb, StoredRow, StoredState};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -210,6 +212,42 @@ pub trait Store: Send + Sync + 'static {
         workspace_id: &str,
         id: &str,
     ) -> Result<Vec<Definition>, StoreError>;
+
+    /// Stores a data-subject request (new, or its new status).
+    fn save_privacy_request(&self, r: &PrivacyRequest) -> Result<(), StoreError>;
+    fn privacy_request(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<Option<PrivacyRequest>, StoreError>;
+    /// Requests of every workspace still pending or running, oldest first.
+    fn unfinished_privacy_requests(&self) -> Result<Vec<PrivacyRequest>, StoreError>;
+    /// A workspace's requests, newest first.
+    fn privacy_requests(
+        &self,
+        workspace_id: &str,
+        limit: usize,
+    ) -> Result<Vec<PrivacyRequest>, StoreError>;
+    /// Suppresses identifiers (by their salted hashes) on behalf of a request.
+    fn add_suppressions(
+        &self,
+        workspace_id: &str,
+        request_id: &str,
+        hashes: &[String],
+        now: Millis,
+    ) -> Result<(), StoreError>;
+    /// Lifts the suppressions of every request that suppressed one of these hashes.
+    fn remove_suppressions(
+        &self,
+        workspace_id: &str,
+        hashes: &[String],
+    ) -> Result<usize, StoreError>;
+    /// Every suppressed hash of a workspace.
+    fn suppressions(&self, workspace_id: &str) -> Result<Vec<String>, StoreError>;
+    /// The workspace's secret salt for hashing identifiers, `fresh` when it has none yet.
+    fn workspace_salt(&self, workspace_id: &str, fresh: &str) -> Result<String, StoreError>;
+    /// Deletes events from the log for good: their pages are overwritten and the WAL emptied.
+    fn delete_events(&self, workspace_id: &str, positions: &[i64]) -> Result<usize, StoreError>;
 
     /// Stops accepting appends, commits everything queued and waits for the writer to finish.
     fn shutdown(&self);

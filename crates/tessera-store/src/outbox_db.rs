@@ -201,7 +201,29 @@ pub(crate) fn commit(tx: &Transaction<'_>, b: &CommitBatch) -> Result<(), StoreE
     Ok(())
 }
 
+/// Whether a journey state row belongs to one of these profiles (rows are keyed
+/// `i/<journey>/<profile>`, `s/<journey>/<profile>` and `f/<profile>`; `m/<journey>` holds a
+/// journey's counters).
+pub fn journey_row_of(key: &str, profiles: &[i64]) -> bool {
+    let profile = match key.split('/').collect::<Vec<_>>().as_slice() {
+        ["i" | "s", _, p] | ["f", p] => p.parse::<i64>().ok(),
+        _ => None,
+    };
+    profile.is_some_and(|p| profiles.contains(&p))
+}
+
 impl ProfileDb {
+    /// Every outbox record about a profile, oldest first (for an export).
+    pub fn records_of_profile(&self, profile: i64) -> Result<Vec<StoredRecord>, StoreError> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM outbox WHERE profile = ?1 ORDER BY seq"
+            ))?;
+            let rows = st.query_map([profile], record)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
     /// A destination's records still to deliver, oldest first, after `after_seq`.
     pub fn pending_records(
         &self,

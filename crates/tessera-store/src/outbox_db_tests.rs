@@ -213,7 +213,7 @@ fn journey_state_and_the_outbox_survive_a_rebuild_and_delivered_records_are_purg
         vec![("i/j/1".to_string(), "{\"step\":\"wait\"}".to_string())]
     );
     let next = ProfileDb::create_next(&d.0, "ws").unwrap();
-    next.copy_audience_history(&db).unwrap();
+    next.copy_audience_history(&db, &[]).unwrap();
     assert_eq!(next.journey_state().unwrap(), db.journey_state().unwrap());
     assert_eq!(next.pending_records("dst_a", 0, 10).unwrap().len(), 1);
     commit(

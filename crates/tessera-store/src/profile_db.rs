@@ -524,6 +524,18 @@ impl ProfileDb {
         })
     }
 
+    /// Every profile merged (directly or not) into this live one.
+    pub fn absorbed_into(&self, live: i64) -> Result<Vec<i64>, StoreError> {
+        self.readers.with(|c| {
+            let mut st =
+                c.prepare("SELECT profile FROM absorbed WHERE live = ?1 ORDER BY profile")?;
+            let rows = st
+                .query_map([live], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
     /// Where an absorbed profile went, if it was absorbed.
     pub fn absorbed(&self, profile: i64) -> Result<Option<AbsorbedInfo>, StoreError> {
         self.readers.with(|c| {

@@ -83,6 +83,33 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_id, id, version)
     );
     "#,
+    // 5: data-subject requests, suppressed identifiers (hashed) and each workspace's salt for
+    // those hashes (see privacy_db.rs).
+    r#"
+    CREATE TABLE privacy_requests (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        identifier_hint TEXT NOT NULL,
+        identifier TEXT,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        result TEXT
+    );
+    CREATE INDEX privacy_requests_workspace ON privacy_requests(workspace_id, created_at);
+    CREATE TABLE suppressions (
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        hash TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, hash, request_id)
+    );
+    CREATE TABLE workspace_salts (
+        workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,
+        salt TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

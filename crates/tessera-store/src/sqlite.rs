@@ -5,6 +5,7 @@ use crate::dedup::{self, DedupWindow};
 use crate::definitions;
 use crate::log_writer::{self, Job};
 use crate::pool::ReadPool;
+use crate::privacy_db::{self, PrivacyRequest};
 use crate::{
     admin, events, schema, AppendBatch, AppendCallback, CommitObserver, Definition, EventFilter,
     LogEntry, LogStats, Source, Store, StoreError, StoredEvent, Token, Workspace,
@@ -272,6 +273,54 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Definition>, StoreError> {
         self.readers
             .with(|c| definitions::versions(c, workspace_id, id))
+    }
+    fn save_privacy_request(&self, r: &PrivacyRequest) -> Result<(), StoreError> {
+        self.admin(|c| privacy_db::save_request(c, r))
+    }
+    fn privacy_request(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<Option<PrivacyRequest>, StoreError> {
+        self.readers
+            .with(|c| privacy_db::get_request(c, workspace_id, id))
+    }
+    fn unfinished_privacy_requests(&self) -> Result<Vec<PrivacyRequest>, StoreError> {
+        self.readers.with(privacy_db::unfinished_requests)
+    }
+    fn privacy_requests(
+        &self,
+        workspace_id: &str,
+        limit: usize,
+    ) -> Result<Vec<PrivacyRequest>, StoreError> {
+        self.readers
+            .with(|c| privacy_db::list_requests(c, workspace_id, limit))
+    }
+    fn add_suppressions(
+        &self,
+        workspace_id: &str,
+        request_id: &str,
+        hashes: &[String],
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.admin(|c| privacy_db::add_suppressions(c, workspace_id, request_id, hashes, now))
+    }
+    fn remove_suppressions(
+        &self,
+        workspace_id: &str,
+        hashes: &[String],
+    ) -> Result<usize, StoreError> {
+        self.admin(|c| privacy_db::remove_suppressions(c, workspace_id, hashes))
+    }
+    fn suppressions(&self, workspace_id: &str) -> Result<Vec<String>, StoreError> {
+        self.readers
+            .with(|c| privacy_db::suppressions(c, workspace_id))
+    }
+    fn workspace_salt(&self, workspace_id: &str, fresh: &str) -> Result<String, StoreError> {
+        self.admin(|c| privacy_db::salt(c, workspace_id, fresh))
+    }
+    fn delete_events(&self, workspace_id: &str, positions: &[i64]) -> Result<usize, StoreError> {
+        self.admin(|c| privacy_db::delete_events(c, workspace_id, positions))
     }
     fn last_position(&self) -> Result<i64, StoreError> {
         self.readers.with(events::last_position)

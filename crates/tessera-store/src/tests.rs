@@ -42,6 +42,7 @@ sqlite_conformance!(
     events_at_returns_positions_in_the_order_given,
     identity_rules_round_trip_per_workspace,
     definitions_keep_every_version_per_workspace,
+    privacy_requests_suppressions_and_deletions,
 );
 
 #[test]

@@ -101,7 +101,8 @@ pub fn run(args: ReplayArgs) -> Result<(), String> {
         seg.init_registry(registry, batch_threads());
         let before = match &previous {
             Some(old) => {
-                db.copy_audience_history(old).map_err(|e| e.to_string())?;
+                db.copy_audience_history(old, &[])
+                    .map_err(|e| e.to_string())?;
                 old.all_memberships().map_err(|e| e.to_string())?
             }
             None => Default::default(),

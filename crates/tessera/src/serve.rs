@@ -99,6 +99,8 @@ pub fn run(settings: ServeSettings) -> Result<(), ServeError> {
         tracing::info!(%addr, "tessera serving");
         let state =
             tessera_server::app_state(store, metrics, appliers, DEFAULT_WORKSPACE.to_string());
+        // Data-subject requests a stopped process left unfinished are carried out now.
+        tessera_server::privacy_api::resume_unfinished(&state);
         tessera_server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("tessera stopped; every acknowledged event is on disk");
         Ok(())

@@ -30,9 +30,9 @@ impl Worker {
                 self.commit(pending, writer, true, out);
                 docs.started();
             }
-            Command::Rebuild(rules, reply) => {
+            Command::Rebuild(rules, forget, reply) => {
                 self.commit(pending, writer, false, out);
-                match self.rebuild(rules).map_err(|e| e.to_string()) {
+                match self.rebuild(rules, &forget).map_err(|e| e.to_string()) {
                     Err(e) => {
                         tracing::error!(workspace = %ws, error = %e, "rebuild failed");
                         let _ = reply.send(Err(e));

@@ -95,6 +95,17 @@ async fn send(
     mut batch: Vec<Item>,
     rng: &mut Jitter,
 ) -> Option<(Instant, Vec<Item>)> {
+    // Records of a profile deleted meanwhile are dropped, not sent.
+    batch.retain(|i| {
+        let gone = q.forgotten(i.profile);
+        if gone {
+            q.finish(&i.key);
+        }
+        !gone
+    });
+    if batch.is_empty() {
+        return None;
+    }
     let payloads: Vec<&str> = batch.iter().map(|i| &*i.payload).collect();
     let keys: Vec<&str> = batch.iter().map(|i| i.key.as_str()).collect();
     let started_ms = now_millis();

@@ -87,6 +87,8 @@ pub(crate) struct DestQueue {
     next_lane: AtomicUsize,
     figures: Mutex<Figures>,
     pub refill_notify: Notify,
+    /// Profiles deleted since start: their records are dropped, not sent.
+    forgotten: RwLock<HashSet<i64>>,
 }
 
 impl DestQueue {
@@ -121,6 +123,7 @@ impl DestQueue {
             next_lane: AtomicUsize::new(0),
             figures: Mutex::new(Figures::default()),
             refill_notify: Notify::new(),
+            forgotten: RwLock::new(HashSet::new()),
         });
         for i in 0..lanes {
             rt.spawn(lane::run(q.clone(), i));
@@ -264,6 +267,36 @@ impl DestQueue {
     pub fn note_replayed(&self) {
         self.refill_cursor.store(0, Ordering::SeqCst);
         self.note_left_in_outbox();
+    }
+
+    /// Records about these profiles are dropped from now on: those queued now, those retrying,
+    /// and any still read back from the outbox before it was rewritten.
+    pub fn forget(&self, profiles: &[i64]) {
+        self.forgotten
+            .write()
+            .expect("forgotten poisoned")
+            .extend(profiles.iter().copied());
+        for lane in &self.lanes {
+            let mut items = lane.items.lock().expect("lane poisoned");
+            let gone: Vec<String> = items
+                .iter()
+                .filter(|i| i.profile.is_some_and(|p| profiles.contains(&p)))
+                .map(|i| i.key.clone())
+                .collect();
+            items.retain(|i| !i.profile.is_some_and(|p| profiles.contains(&p)));
+            drop(items);
+            for k in gone {
+                self.finish(&k);
+            }
+        }
+    }
+
+    /// Whether a record is about a deleted profile.
+    pub fn forgotten(&self, profile: Option<i64>) -> bool {
+        profile.is_some_and(|p| {
+            let f = self.forgotten.read().expect("forgotten poisoned");
+            !f.is_empty() && f.contains(&p)
+        })
     }
 
     /// A record is finished (delivered or dead): it is no longer held.

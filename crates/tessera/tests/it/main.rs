@@ -8,6 +8,7 @@ mod crash;
 mod debugger;
 mod hostile;
 mod import;
+mod privacy;
 mod profiles;
 mod sdk_python;
 mod support;
