@@ -113,6 +113,12 @@ pub trait ProfileLookup {
     fn user_id(&self, profile: i64) -> Option<String>;
     /// Whether it is currently a member of the audience (by id).
     fn in_audience(&self, profile: i64, audience: &str) -> bool;
+    /// Its consent for a category, if it ever gave an answer (the `consent.<category>` trait).
+    fn consent(&self, profile: i64, category: &str) -> Option<bool> {
+        self.traits(profile)
+            .get(&format!("{}{category}", crate::identity::CONSENT_PREFIX))
+            .and_then(Value::as_bool)
+    }
 }
 
 /// How one delivery attempt of a record ended.
@@ -123,6 +129,8 @@ pub enum AttemptOutcome {
     Retry,
     /// Failed for good (a permanent error, or the retry window is over): a dead letter.
     Dead,
+    /// Not sent: the consent it needs was revoked before it left.
+    Skipped,
 }
 
 impl AttemptOutcome {
@@ -131,6 +139,7 @@ impl AttemptOutcome {
             AttemptOutcome::Delivered => "delivered",
             AttemptOutcome::Retry => "retry",
             AttemptOutcome::Dead => "dead",
+            AttemptOutcome::Skipped => "skipped",
         }
     }
 }

@@ -17,7 +17,7 @@ pub use changes::{
     AbsorbedRow, AudienceChangeRow, CommitBatch, DrainedChanges, HistoryRow, MergeRow,
 };
 pub use doc::{ParsedProfile, RestoreError, Restorer};
-pub use engine::Engine;
+pub use engine::{Engine, CONSENT_PREFIX};
 pub use facts::{EventFacts, FactsError};
 pub use rules::{IdentityRules, RulesError, TypeRule};
 pub use trace::AppliedProfile;

@@ -13,5 +13,7 @@ pub mod segment;
 pub mod time;
 
 pub use error::MessageError;
-pub use message::{normalize, IngestContext, MessageType, NormalizedEvent, MAX_EVENT_BYTES};
+pub use message::{
+    normalize, normalize_value, IngestContext, MessageType, NormalizedEvent, MAX_EVENT_BYTES,
+};
 pub use time::Millis;

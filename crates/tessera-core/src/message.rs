@@ -112,6 +112,21 @@ pub fn normalize(
     ctx: &IngestContext<'_>,
     new_message_id: impl FnOnce() -> String,
 ) -> Result<NormalizedEvent, MessageError> {
+    let (mut event, message) = normalize_value(raw, raw_len, ctx, new_message_id)?;
+    event.body = message.to_string();
+    Ok(event)
+}
+
+/// [`normalize`] without its last step: the normalised message is returned as a JSON value and
+/// `body` is left empty, for a caller that changes the message further before it is stored
+/// (the server applies tracking plans and PII policies) and then sets `body` to its JSON text.
+/// Saves that caller parsing the text `normalize` would have written.
+pub fn normalize_value(
+    raw: Value,
+    raw_len: usize,
+    ctx: &IngestContext<'_>,
+    new_message_id: impl FnOnce() -> String,
+) -> Result<(NormalizedEvent, Value), MessageError> {
     if raw_len > MAX_EVENT_BYTES {
         return Err(MessageError::TooLarge {
             size: raw_len,
@@ -189,8 +204,7 @@ pub fn normalize(
 
     let timestamp = correct_timestamp(&mut msg, ctx)?;
 
-    let body = Value::Object(msg).to_string();
-    Ok(NormalizedEvent {
+    let event = NormalizedEvent {
         message_id,
         kind,
         event,
@@ -198,8 +212,9 @@ pub fn normalize(
         anonymous_id,
         timestamp,
         received_at: ctx.received_at,
-        body,
-    })
+        body: String::new(),
+    };
+    Ok((event, Value::Object(msg)))
 }
 
 fn message_type(

@@ -14,7 +14,7 @@ use tessera_core::activation::destination::Destination;
 use tessera_core::activation::journey::{Action, JourneyDef, Journeys};
 use tessera_core::activation::router::Router;
 use tessera_core::activation::{AudienceView, EventView, OutboxRecord, ProfileLookup};
-use tessera_core::identity::{Engine, EventFacts};
+use tessera_core::identity::{Engine, EventFacts, CONSENT_PREFIX};
 use tessera_core::segment::{apply_event, set_trait, Segmenter};
 use tessera_core::{MessageType, Millis, NormalizedEvent};
 use tessera_store::LogEntry;
@@ -91,6 +91,15 @@ impl ProfileLookup for Lookup<'_> {
             .into_iter()
             .find(|i| i.kind == "user_id")
             .map(|i| i.value)
+    }
+
+    fn consent(&self, profile: i64, category: &str) -> Option<bool> {
+        let name = format!("{CONSENT_PREFIX}{category}");
+        match self.engine.trait_of(profile, &name)? {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
     }
 
     fn in_audience(&self, profile: i64, audience: &str) -> bool {
@@ -260,6 +269,7 @@ pub(crate) fn activate_audience_changes(
         return;
     }
     let mut actions = Vec::new();
+    let mut skipped = Vec::new();
     {
         let view = Lookup { engine, seg };
         for row in &audience.rows[from..] {
@@ -272,10 +282,12 @@ pub(crate) fn activate_audience_changes(
                 position: row.position.unwrap_or(position),
                 reason: &row.reason,
             };
-            act.router.route_audience(&change, &view, &mut out.records);
+            act.router
+                .route_audience(&change, &view, &mut out.records, &mut skipped);
             act.journeys.on_audience(&change, &view, &mut actions);
         }
     }
+    act.count_skips(skipped);
     run_actions(act, actions, out);
 }
 
@@ -375,4 +387,27 @@ fn trait_event(
     });
     let id = format!("trait-{journey}-{profile}-{position}-{name}");
     system_event(MessageType::SetTrait, id, at, fields)
+}
+
+/// The log entry of a consent answer given through the admin API: the profile's
+/// `consent.<category>` trait, written like a journey's trait write. `id` makes it unique.
+pub(crate) fn consent_event(
+    profile: i64,
+    category: &str,
+    granted: bool,
+    at: Millis,
+    id: &str,
+) -> NormalizedEvent {
+    let fields = serde_json::json!({
+        "profile": profile,
+        "trait": format!("{CONSENT_PREFIX}{category}"),
+        "value": granted,
+        "source": "consent_api",
+    });
+    system_event(
+        MessageType::SetTrait,
+        format!("consent-{id}-{category}"),
+        at,
+        fields,
+    )
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tessera_core::privacy::plan::Mode;
 use tessera_store::{Source, Token, Workspace};
 
 #[derive(Deserialize, Default)]
@@ -51,6 +52,7 @@ fn source_json(s: &Source) -> Value {
         "name": s.name,
         "write_key": s.write_key,
         "enabled": s.enabled,
+        "tracking_plan_mode": s.tracking_plan_mode.as_str(),
         "created_at": tessera_core::time::format_iso8601(s.created_at),
         "updated_at": tessera_core::time::format_iso8601(s.updated_at),
     })
@@ -159,6 +161,7 @@ pub async fn delete_workspace(
         return Err(ApiError::not_found(&format!("workspace {id}")));
     }
     st.invalidate_write_keys();
+    st.governance.forget_workspace(&id);
     let appliers = st.appliers.clone();
     let _ = tokio::task::spawn_blocking(move || appliers.remove(&id)).await;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -172,6 +175,7 @@ struct NewSource {
     name: String,
     write_key: Option<String>,
     enabled: Option<bool>,
+    tracking_plan_mode: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +183,17 @@ struct NewSource {
 struct SourcePatch {
     name: Option<String>,
     enabled: Option<bool>,
+    tracking_plan_mode: Option<String>,
+}
+
+/// What the source does with messages that break the tracking plan.
+fn check_mode(mode: &str) -> Result<Mode, ApiError> {
+    Mode::parse(mode).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_value",
+            "`tracking_plan_mode` must be `allow`, `flag` or `block`",
+        )
+    })
 }
 
 fn check_write_key(key: &str) -> Result<String, ApiError> {
@@ -240,6 +255,10 @@ pub async fn create_source(
         name: check_name(&req.name, "source")?,
         write_key,
         enabled: req.enabled.unwrap_or(true),
+        tracking_plan_mode: req
+            .tracking_plan_mode
+            .as_deref()
+            .map_or(Ok(Mode::Allow), check_mode)?,
         created_at: now,
         updated_at: now,
     };
@@ -280,6 +299,9 @@ pub async fn patch_source(
     }
     if let Some(enabled) = patch.enabled {
         src.enabled = enabled;
+    }
+    if let Some(mode) = patch.tracking_plan_mode {
+        src.tracking_plan_mode = check_mode(&mode)?;
     }
     save_source(&st, src)
 }

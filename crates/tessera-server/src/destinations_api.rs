@@ -165,6 +165,7 @@ fn dest_json(
         "dead_letters": counts.dead,
         "queued_in_memory": live.queued,
         "skipped_without_consent": skipped,
+        "skipped_revoked": counts.skipped.max(live.skipped_revoked),
         "failed_attempts": live.failed_attempts,
         "last_success_at": iso(live.last_success_at),
         "last_error": live.last_error,

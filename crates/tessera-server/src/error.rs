@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 use tessera_core::activation::destination::ConfigError;
 use tessera_core::activation::journey::JourneyError;
 use tessera_core::audience::{LangError, Location};
+use tessera_core::privacy::pii::PolicyError;
+use tessera_core::privacy::plan::PlanError;
 use tessera_core::segment::RegistryError;
 use tessera_core::MessageError;
 use tessera_store::StoreError;
@@ -138,7 +140,8 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-/// A destination or journey that cannot be used: 400 naming the JSON Pointer of the field.
+/// A destination, journey, tracking plan or PII policy that cannot be used: 400 naming the
+/// JSON Pointer of the field.
 fn invalid_config(code: &'static str, pointer: &str, message: &str) -> ApiError {
     let mut details = serde_json::Map::new();
     details.insert("pointer".into(), json!(pointer));
@@ -158,6 +161,18 @@ impl From<ConfigError> for ApiError {
 impl From<JourneyError> for ApiError {
     fn from(e: JourneyError) -> ApiError {
         invalid_config("invalid_journey", &e.pointer, &e.message)
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> ApiError {
+        invalid_config("invalid_tracking_plan", &e.pointer, &e.message)
+    }
+}
+
+impl From<PolicyError> for ApiError {
+    fn from(e: PolicyError) -> ApiError {
+        invalid_config("invalid_pii_policy", &e.pointer, &e.message)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod bootstrap;
 pub mod cadence;
+pub mod consent_api;
 pub mod debugger;
 pub mod deliveries_api;
 pub mod delivery;
@@ -17,6 +18,8 @@ pub mod destinations_api;
 pub mod error;
 mod explain;
 pub mod extract;
+pub mod governance;
+pub mod governance_api;
 pub mod identity_api;
 pub mod ids;
 pub mod journeys_api;
@@ -179,6 +182,34 @@ pub fn router(state: SharedState) -> Router {
             get(journeys_api::versions),
         )
         .route(
+            "/api/v1/tracking-plan",
+            get(governance_api::get_plan)
+                .put(governance_api::put_plan)
+                .delete(governance_api::delete_plan),
+        )
+        .route(
+            "/api/v1/tracking-plan/versions",
+            get(governance_api::plan_versions),
+        )
+        .route(
+            "/api/v1/tracking-plan/violations",
+            get(governance_api::violations),
+        )
+        .route(
+            "/api/v1/tracking-plan/violations/recent",
+            get(governance_api::recent),
+        )
+        .route(
+            "/api/v1/privacy/pii-policy",
+            get(governance_api::get_policy)
+                .put(governance_api::put_policy)
+                .delete(governance_api::delete_policy),
+        )
+        .route(
+            "/api/v1/privacy/pii-policy/versions",
+            get(governance_api::policy_versions),
+        )
+        .route(
             "/api/v1/privacy/requests",
             get(privacy_api::list).post(privacy_api::create),
         )
@@ -186,6 +217,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/openapi.json", get(openapi));
     let profiles = Router::new()
         .route("/v1/profiles/{ident}", get(profiles_api::get_profile))
+        .route(
+            "/v1/profiles/{ident}/consent",
+            get(consent_api::get).put(consent_api::put),
+        )
         .route(
             "/v1/profiles/{ident}/{resource}",
             get(profiles_api::get_resource).post(profiles_api::split),

@@ -9,6 +9,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
+use tessera_core::privacy::pii::{Action, Finding, PiiClass};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -77,6 +78,10 @@ pub struct Metrics {
     profile_latency: Histogram,
     admin_latency: Histogram,
     other_latency: Histogram,
+    /// Classified fields by class and action, indexed as `PiiClass::ALL` and `Action::ALL`.
+    pii_fields: [[AtomicU64; Action::ALL.len()]; PiiClass::ALL.len()],
+    /// Tracking-plan violations found at ingest: of flagged messages, of blocked ones.
+    plan_violations: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -88,6 +93,22 @@ impl Metrics {
             .expect("metrics poisoned")
             .entry(reason)
             .or_default() += n;
+    }
+
+    /// Counts what a PII policy did to one message's fields.
+    pub fn count_pii(&self, findings: &[Finding]) {
+        for f in findings {
+            let class = PiiClass::ALL.iter().position(|&c| c == f.class);
+            let action = Action::ALL.iter().position(|&a| a == f.action);
+            if let (Some(c), Some(a)) = (class, action) {
+                self.pii_fields[c][a].fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Counts tracking-plan violations of messages stored (`blocked` false) or blocked.
+    pub fn count_violations(&self, blocked: bool, n: u64) {
+        self.plan_violations[usize::from(blocked)].fetch_add(n, Relaxed);
     }
 
     pub fn rejected_by_reason(&self) -> BTreeMap<&'static str, u64> {
@@ -124,6 +145,26 @@ impl Metrics {
             let _ = writeln!(
                 o,
                 "tessera_events_rejected_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        o.push_str("# HELP tessera_pii_fields_total Fields classified as personal data at ingest, by class and the action taken.\n# TYPE tessera_pii_fields_total counter\n");
+        for (class, row) in PiiClass::ALL.iter().zip(&self.pii_fields) {
+            for (action, n) in Action::ALL.iter().zip(row) {
+                let _ = writeln!(
+                    o,
+                    "tessera_pii_fields_total{{class=\"{}\",action=\"{}\"}} {}",
+                    class.as_str(),
+                    action.as_str(),
+                    n.load(Relaxed)
+                );
+            }
+        }
+        o.push_str("# HELP tessera_tracking_plan_violations_total Tracking-plan violations found at ingest, by the source's mode.\n# TYPE tessera_tracking_plan_violations_total counter\n");
+        for (mode, n) in ["flag", "block"].iter().zip(&self.plan_violations) {
+            let _ = writeln!(
+                o,
+                "tessera_tracking_plan_violations_total{{mode=\"{mode}\"}} {}",
+                n.load(Relaxed)
             );
         }
         o.push_str("# HELP tessera_http_request_duration_seconds Request latency by route family.\n# TYPE tessera_http_request_duration_seconds histogram\n");
@@ -266,5 +307,26 @@ mod tests {
         assert!(text.contains("tessera_log_commit_duration_seconds_count 2"));
         assert!(text.contains("tessera_events_rejected_total{reason=\"invalid_json\"} 2"));
         assert!(text.contains("tessera_log_position 7"));
+    }
+
+    #[test]
+    fn pii_fields_are_counted_by_class_and_action() {
+        let m = Metrics::default();
+        let f = |class, action| Finding {
+            path: "properties.x".into(),
+            class,
+            action,
+        };
+        m.count_pii(&[
+            f(PiiClass::PaymentCard, Action::Drop),
+            f(PiiClass::PaymentCard, Action::Drop),
+            f(PiiClass::Email, Action::Hash),
+        ]);
+        m.count_violations(true, 3);
+        let text = m.render(0, 0);
+        assert!(text.contains("tessera_pii_fields_total{class=\"payment_card\",action=\"drop\"} 2"));
+        assert!(text.contains("tessera_pii_fields_total{class=\"email\",action=\"hash\"} 1"));
+        assert!(text.contains("tessera_pii_fields_total{class=\"email\",action=\"keep\"} 0"));
+        assert!(text.contains("tessera_tracking_plan_violations_total{mode=\"block\"} 3"));
     }
 }

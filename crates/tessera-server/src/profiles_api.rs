@@ -57,7 +57,7 @@ pub(crate) fn readable_state(
 }
 
 /// Resolves `type:value` or `prf_…` to a live profile key.
-fn resolve(state: &WorkspaceState, ident: &str) -> Result<i64, ApiError> {
+pub(crate) fn resolve(state: &WorkspaceState, ident: &str) -> Result<i64, ApiError> {
     let engine = state.engine.read().expect("engine poisoned");
     let found = match ident.split_once(':') {
         Some((kind, value)) => {

@@ -1,5 +1,5 @@
-//! The state every handler shares: the store, the appliers, the metrics and a cache of write
-//! keys.
+//! The state every handler shares: the store, the appliers, the metrics, a cache of write
+//! keys, and what ingest applies (suppressions, tracking plans, PII policies).
 
 use crate::applier::Appliers;
 use crate::metrics::Metrics;
@@ -23,6 +23,8 @@ pub struct AppState {
     pub default_workspace: String,
     /// Identifiers whose events are dropped at ingest (data-subject requests).
     pub suppressions: crate::suppression::Suppressions,
+    /// Tracking plans and PII policies applied at ingest, and the violations they found.
+    pub governance: crate::governance::Governance,
     write_keys: RwLock<HashMap<String, (Instant, Option<Source>)>>,
 }
 
@@ -41,6 +43,7 @@ impl AppState {
             appliers,
             default_workspace,
             suppressions: Default::default(),
+            governance: Default::default(),
             write_keys: RwLock::new(HashMap::new()),
         }
     }

@@ -7,6 +7,7 @@
 //! for as long as they run (in memory only), so events arriving meanwhile do not survive them.
 
 use crate::applier::Appliers;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -127,15 +128,17 @@ impl Suppressions {
         Ok(())
     }
 
-    /// Removes the events that carry a suppressed identifier; returns how many were removed.
-    /// Costs nothing for a workspace without suppressions.
+    /// Removes the normalised messages (their bodies not written yet) that carry a suppressed
+    /// identifier; returns how many were removed. Runs on the messages as sent, before a PII
+    /// policy could hash the identifiers it matches. Costs nothing for a workspace without
+    /// suppressions.
     pub fn filter(
         &self,
         store: &dyn Store,
         appliers: &Appliers,
         ws: &str,
         source_id: &str,
-        events: &mut Vec<NormalizedEvent>,
+        events: &mut Vec<(NormalizedEvent, Value)>,
     ) -> Result<usize, StoreError> {
         let w = self.workspace(store, ws)?;
         let w = w.read().expect("poisoned");
@@ -149,8 +152,9 @@ impl Suppressions {
         // is suppressed is exactly what would have identified the person.
         let engine = state.engine.read().expect("engine poisoned");
         let before = events.len();
-        events.retain(|e| {
-            let Ok(f) = EventFacts::parse(0, e.timestamp, source_id, &e.body) else {
+        events.retain(|(e, message)| {
+            let body = message.to_string();
+            let Ok(f) = EventFacts::parse(0, e.timestamp, source_id, &body) else {
                 return true;
             };
             !engine

@@ -4,7 +4,8 @@
 //!
 //! A request is answered only after its events are fsync'd in the log. In a batch, valid items
 //! are stored and invalid ones are listed in the response with their index: rejecting the whole
-//! batch would make SDKs (which drop a batch on any 4xx) lose the valid events with it.
+//! batch would make SDKs (which drop a batch on any 4xx) lose the valid events with it. For the
+//! same reason messages a tracking plan blocks are only counted in the answer (`blocked`).
 
 use crate::body::{json_error, read_body, MAX_BATCH_BYTES};
 use crate::error::ApiError;
@@ -22,7 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering::Relaxed;
 use tessera_core::message::parse_sent_at;
-use tessera_core::{normalize, IngestContext, MessageError, MessageType, NormalizedEvent};
+use tessera_core::{normalize_value, IngestContext, MessageError, MessageType, NormalizedEvent};
 use tessera_store::{AppendBatch, AppendOutcome, Source, StoreError};
 
 /// Segment's limit on the number of messages in one batch.
@@ -132,11 +133,15 @@ async fn ingest_single(
         ..Default::default()
     };
     let mut ids = MessageIds::new();
-    let event = normalize(value, bytes.len(), &ctx, || ids.next_id()).map_err(|e| {
+    let event = normalize_value(value, bytes.len(), &ctx, || ids.next_id()).map_err(|e| {
         state.metrics.reject(e.code(), 1);
         ApiError::from(e)
     })?;
-    append(state, &source, vec![event]).await?;
+    let appended = append(state, &source, vec![event]).await?;
+    if appended.blocked > 0 {
+        // Still a success: an SDK would retry an error, and the message would be blocked again.
+        return Ok(Json(json!({"success": true, "blocked": appended.blocked})).into_response());
+    }
     Ok(Json(json!({"success": true})).into_response())
 }
 
@@ -207,7 +212,7 @@ async fn ingest_batch(
     for (index, raw) in items.iter().enumerate() {
         let result = serde_json::from_str::<Value>(raw.get())
             .map_err(|e| MessageError::InvalidJson(e.to_string()))
-            .and_then(|v| normalize(v, raw.get().len(), &ctx, || ids.next_id()));
+            .and_then(|v| normalize_value(v, raw.get().len(), &ctx, || ids.next_id()));
         match result {
             Ok(e) => events.push(e),
             Err(e) => {
@@ -231,12 +236,18 @@ async fn ingest_batch(
         .with_details(details));
     }
     let accepted = events.len();
-    let outcome = append(state, &source, events).await?;
-    let duplicates = outcome.positions.iter().filter(|p| p.is_none()).count();
+    let appended = append(state, &source, events).await?;
+    let duplicates = appended
+        .outcome
+        .positions
+        .iter()
+        .filter(|p| p.is_none())
+        .count();
     Ok(Json(json!({
         "success": true,
-        "accepted": accepted - duplicates,
+        "accepted": accepted - appended.blocked - duplicates,
         "duplicates": duplicates,
+        "blocked": appended.blocked,
         "rejected": rejected_json,
     }))
     .into_response())
@@ -266,26 +277,48 @@ fn body_write_key(v: &Value) -> Option<String> {
     v.get("writeKey").and_then(as_key)
 }
 
-/// Appends to the log and waits for the group commit that makes the events durable.
+/// What became of a request's valid messages.
+struct Appended {
+    outcome: AppendOutcome,
+    /// How many the tracking plan blocked (not in `outcome`).
+    blocked: usize,
+}
+
+/// Screens normalised messages (suppressions, tracking plan, PII policy), appends the rest to
+/// the log and waits for the group commit that makes them durable.
 async fn append(
     state: &AppState,
     source: &Source,
-    mut events: Vec<NormalizedEvent>,
-) -> Result<AppendOutcome, ApiError> {
+    mut messages: Vec<(NormalizedEvent, Value)>,
+) -> Result<Appended, ApiError> {
     // Events of suppressed people are dropped here, before the log, and counted.
     let suppressed = state.suppressions.filter(
         state.store.as_ref(),
         &state.appliers,
         &source.workspace_id,
         &source.id,
-        &mut events,
+        &mut messages,
     )?;
     if suppressed > 0 {
         state.metrics.reject("suppressed", suppressed as u64);
     }
+    // The tracking plan and the PII policy work on the messages' JSON values and write their
+    // bodies, so that what reaches the log is what the workspace's governance lets through.
+    let rules = state.governance.rules(state, &source.workspace_id)?;
+    let (events, screened) = state
+        .governance
+        .screen(&rules, &state.metrics, source, messages);
+    let blocked = screened.blocked;
     let n = events.len() as u64;
     if n == 0 {
-        return Ok(AppendOutcome { positions: vec![] });
+        state
+            .governance
+            .record(&state.store, source, screened, &[])
+            .await;
+        return Ok(Appended {
+            outcome: AppendOutcome { positions: vec![] },
+            blocked,
+        });
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let batch = AppendBatch {
@@ -317,7 +350,13 @@ async fn append(
     let dup = outcome.positions.iter().filter(|p| p.is_none()).count() as u64;
     state.metrics.events_accepted.fetch_add(n - dup, Relaxed);
     state.metrics.events_duplicate.fetch_add(dup, Relaxed);
-    Ok(outcome)
+    // Violations are recorded only now: a failed append is retried by the client, and its
+    // messages would be counted twice.
+    state
+        .governance
+        .record(&state.store, source, screened, &outcome.positions)
+        .await;
+    Ok(Appended { outcome, blocked })
 }
 
 /// Answers CORS preflights and decorates responses for browsers: analytics.js sends

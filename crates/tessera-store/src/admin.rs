@@ -1,7 +1,9 @@
 //! Workspaces, sources and API tokens: the small, rarely written registry beside the log.
 
 use crate::{Source, StoreError, Token, Workspace};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use tessera_core::privacy::plan::Mode;
 
 pub(crate) fn create_workspace(c: &Connection, ws: &Workspace) -> Result<(), StoreError> {
     c.execute(
@@ -47,7 +49,28 @@ pub(crate) fn delete_workspace(c: &Connection, id: &str) -> Result<bool, StoreEr
     Ok(deleted)
 }
 
-const SOURCE_COLUMNS: &str = "id, workspace_id, name, write_key, enabled, created_at, updated_at";
+const SOURCE_COLUMNS: &str =
+    "id, workspace_id, name, write_key, enabled, created_at, updated_at, tracking_plan_mode";
+
+/// A source's tracking-plan mode as its column holds it (`allow`, `flag`, `block`).
+struct ModeColumn(Mode);
+
+impl ToSql for ModeColumn {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0.as_str()))
+    }
+}
+
+impl FromSql for ModeColumn {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        // Only this module writes the column; anything else is a damaged row, and reading it
+        // as `allow` would silently stop blocking.
+        let text = v.as_str()?;
+        Mode::parse(text).map(ModeColumn).ok_or_else(|| {
+            FromSqlError::Other(format!("unknown tracking plan mode {text:?}").into())
+        })
+    }
+}
 
 fn source_row(r: &Row<'_>) -> rusqlite::Result<Source> {
     Ok(Source {
@@ -58,12 +81,13 @@ fn source_row(r: &Row<'_>) -> rusqlite::Result<Source> {
         enabled: r.get(4)?,
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
+        tracking_plan_mode: r.get::<_, ModeColumn>(7)?.0,
     })
 }
 
 pub(crate) fn create_source(c: &Connection, s: &Source) -> Result<(), StoreError> {
     c.execute(
-        &format!("INSERT INTO sources ({SOURCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        &format!("INSERT INTO sources ({SOURCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
         params![
             s.id,
             s.workspace_id,
@@ -71,7 +95,8 @@ pub(crate) fn create_source(c: &Connection, s: &Source) -> Result<(), StoreError
             s.write_key,
             s.enabled,
             s.created_at,
-            s.updated_at
+            s.updated_at,
+            ModeColumn(s.tracking_plan_mode)
         ],
     )
     .map_err(|e| StoreError::conflict_on_unique(e, "a source with this id or write key"))?;
@@ -111,15 +136,16 @@ pub(crate) fn source_by_write_key(c: &Connection, key: &str) -> Result<Option<So
 pub(crate) fn update_source(c: &Connection, s: &Source) -> Result<bool, StoreError> {
     let n = c
         .execute(
-            "UPDATE sources SET name = ?3, write_key = ?4, enabled = ?5, updated_at = ?6
-             WHERE workspace_id = ?1 AND id = ?2",
+            "UPDATE sources SET name = ?3, write_key = ?4, enabled = ?5, updated_at = ?6,
+             tracking_plan_mode = ?7 WHERE workspace_id = ?1 AND id = ?2",
             params![
                 s.workspace_id,
                 s.id,
                 s.name,
                 s.write_key,
                 s.enabled,
-                s.updated_at
+                s.updated_at,
+                ModeColumn(s.tracking_plan_mode)
             ],
         )
         .map_err(|e| StoreError::conflict_on_unique(e, "a source with this write key"))?;

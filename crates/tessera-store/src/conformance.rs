@@ -7,7 +7,12 @@ use crate::{
     Workspace,
 };
 use std::sync::mpsc;
+use tessera_core::privacy::plan::Mode;
 use tessera_core::{MessageType, NormalizedEvent};
+
+pub(crate) use crate::conformance_governance::{
+    plan_violations_add_up_per_day_and_key, sources_keep_their_tracking_plan_mode,
+};
 
 pub(crate) fn event(
     id: &str,
@@ -205,6 +210,7 @@ pub(crate) fn registry_round_trips(store: &dyn Store) {
         name: "Web".into(),
         write_key: "wk_1".into(),
         enabled: true,
+        tracking_plan_mode: Mode::Allow,
         created_at: 5,
         updated_at: 5,
     };

@@ -10,10 +10,13 @@ pub mod audience_db;
 mod checkpointer;
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod conformance_governance;
 pub mod dedup;
 mod definitions;
 mod error;
 mod events;
+mod governance_db;
 mod log_writer;
 pub mod outbox_db;
 mod pool;
@@ -33,6 +36,7 @@ pub use profile_db::{AbsorbedInfo, ProfileDb, StoredRow, StoredState};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
+use tessera_core::privacy::plan::Mode;
 use tessera_core::Millis;
 
 /// A workspace: the unit of data isolation.
@@ -51,6 +55,9 @@ pub struct Source {
     pub name: String,
     pub write_key: String,
     pub enabled: bool,
+    /// What ingest does with this source's messages that violate the workspace's tracking
+    /// plan (`allow` for sources created before plans existed).
+    pub tracking_plan_mode: Mode,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -105,12 +112,14 @@ pub struct LogEntry {
     pub body: String,
 }
 
-/// One version of a saved computed trait or audience.
+/// One version of a saved definition (computed trait, audience, destination, journey,
+/// tracking plan, PII policy).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Definition {
     pub workspace_id: String,
     pub id: String,
-    /// `computed_trait` or `audience`.
+    /// `computed_trait`, `audience`, `destination`, `journey`, `tracking_plan` or
+    /// `pii_policy`.
     pub kind: String,
     pub name: String,
     /// 1 for the first version; each update and the deletion add one.
@@ -121,6 +130,19 @@ pub struct Definition {
     pub updated_at: Millis,
     /// Whether this version is the deletion.
     pub deleted: bool,
+}
+
+/// Violations of a tracking plan counted for one day: how many messages of `source_id`
+/// broke `rule` at `path` of `event` on unix day `day` (days since 1970-01-01, UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViolationCount {
+    pub workspace_id: String,
+    pub source_id: String,
+    pub event: String,
+    pub path: String,
+    pub rule: String,
+    pub day: i64,
+    pub count: u64,
 }
 
 /// Size figures of the log, for metrics.
@@ -148,7 +170,8 @@ pub trait Store: Send + Sync + 'static {
     fn list_sources(&self, workspace_id: &str) -> Result<Vec<Source>, StoreError>;
     fn get_source(&self, workspace_id: &str, id: &str) -> Result<Option<Source>, StoreError>;
     fn source_by_write_key(&self, write_key: &str) -> Result<Option<Source>, StoreError>;
-    /// Replaces name, write key and enabled flag; `false` when no such source.
+    /// Replaces name, write key, enabled flag and tracking-plan mode; `false` when no such
+    /// source.
     fn update_source(&self, src: &Source) -> Result<bool, StoreError>;
     fn delete_source(&self, workspace_id: &str, id: &str) -> Result<bool, StoreError>;
 
@@ -248,6 +271,18 @@ pub trait Store: Send + Sync + 'static {
     fn workspace_salt(&self, workspace_id: &str, fresh: &str) -> Result<String, StoreError>;
     /// Deletes events from the log for good: their pages are overwritten and the WAL emptied.
     fn delete_events(&self, workspace_id: &str, positions: &[i64]) -> Result<usize, StoreError>;
+
+    /// Adds these counts to the stored ones (same workspace, source, event, path, rule and
+    /// day), all in one transaction.
+    fn record_violations(&self, counts: &[ViolationCount]) -> Result<(), StoreError>;
+    /// A workspace's violation counts of days `since_day..until_day` (end excluded), ordered
+    /// by event, path, rule, day and source.
+    fn violation_counts(
+        &self,
+        workspace_id: &str,
+        since_day: i64,
+        until_day: i64,
+    ) -> Result<Vec<ViolationCount>, StoreError>;
 
     /// Stops accepting appends, commits everything queued and waits for the writer to finish.
     fn shutdown(&self);

@@ -59,7 +59,7 @@ pub struct StoredRecord {
     pub kind: RecordKind,
     pub payload: String,
     pub at: Millis,
-    /// `pending`, `delivered` or `dead`.
+    /// `pending`, `delivered`, `dead` or `skipped` (consent revoked before it was sent).
     pub status: String,
     pub attempts: u32,
     pub first_attempt_at: Option<Millis>,
@@ -88,6 +88,8 @@ pub struct OutboxCounts {
     pub pending: u64,
     pub delivered: u64,
     pub dead: u64,
+    /// Not sent because their consent was revoked first.
+    pub skipped: u64,
 }
 
 /// Which dead letters a replay takes.
@@ -165,7 +167,7 @@ pub(crate) fn commit(tx: &Transaction<'_>, b: &CommitBatch) -> Result<(), StoreE
              first_attempt_at = coalesce(first_attempt_at, ?3), last_status = ?4,
              last_error = ?5,
              status = CASE
-                 WHEN status = 'delivered' THEN status
+                 WHEN status IN ('delivered', 'skipped') THEN status
                  WHEN status = 'dead' AND ?6 = 'pending' THEN status
                  ELSE ?6 END
          WHERE key = ?1",
@@ -186,6 +188,7 @@ pub(crate) fn commit(tx: &Transaction<'_>, b: &CommitBatch) -> Result<(), StoreE
             AttemptOutcome::Delivered => "delivered",
             AttemptOutcome::Retry => "pending",
             AttemptOutcome::Dead => "dead",
+            AttemptOutcome::Skipped => "skipped",
         };
         status.execute(params![t.key, t.attempt, t.at, t.status, t.error, next])?;
     }
@@ -368,6 +371,7 @@ impl ProfileDb {
                 match s.as_str() {
                     "pending" => out.pending = n as u64,
                     "delivered" => out.delivered = n as u64,
+                    "skipped" => out.skipped = n as u64,
                     _ => out.dead = n as u64,
                 }
             }

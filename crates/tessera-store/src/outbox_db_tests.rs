@@ -88,7 +88,8 @@ fn records_are_stored_once_and_attempts_move_their_status() {
         OutboxCounts {
             pending: 0,
             delivered: 1,
-            dead: 1
+            dead: 1,
+            skipped: 0
         }
     );
     let log = db.delivery_attempts("dst_a", None, None, 10).unwrap();

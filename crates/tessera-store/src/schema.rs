@@ -110,6 +110,22 @@ const MIGRATIONS: &[&str] = &[
         salt TEXT NOT NULL
     );
     "#,
+    // 6: governance. Each source's tracking-plan mode (`allow`, `flag`, `block`), and
+    // tracking-plan violations counted per day (unix day of `receivedAt`), never one row per
+    // event: the key leads with workspace and day because reports read a range of days.
+    r#"
+    ALTER TABLE sources ADD COLUMN tracking_plan_mode TEXT NOT NULL DEFAULT 'allow';
+    CREATE TABLE plan_violations (
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        source_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        path TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, day, event, path, rule, source_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

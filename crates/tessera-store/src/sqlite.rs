@@ -3,12 +3,13 @@
 use crate::checkpointer;
 use crate::dedup::{self, DedupWindow};
 use crate::definitions;
+use crate::governance_db;
 use crate::log_writer::{self, Job};
 use crate::pool::ReadPool;
 use crate::privacy_db::{self, PrivacyRequest};
 use crate::{
     admin, events, schema, AppendBatch, AppendCallback, CommitObserver, Definition, EventFilter,
-    LogEntry, LogStats, Source, Store, StoreError, StoredEvent, Token, Workspace,
+    LogEntry, LogStats, Source, Store, StoreError, StoredEvent, Token, ViolationCount, Workspace,
 };
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -321,6 +322,18 @@ impl Store for SqliteStore {
     }
     fn delete_events(&self, workspace_id: &str, positions: &[i64]) -> Result<usize, StoreError> {
         self.admin(|c| privacy_db::delete_events(c, workspace_id, positions))
+    }
+    fn record_violations(&self, counts: &[ViolationCount]) -> Result<(), StoreError> {
+        self.admin(|c| governance_db::record(c, counts))
+    }
+    fn violation_counts(
+        &self,
+        workspace_id: &str,
+        since_day: i64,
+        until_day: i64,
+    ) -> Result<Vec<ViolationCount>, StoreError> {
+        self.readers
+            .with(|c| governance_db::counts(c, workspace_id, since_day, until_day))
     }
     fn last_position(&self) -> Result<i64, StoreError> {
         self.readers.with(events::last_position)

@@ -43,6 +43,8 @@ sqlite_conformance!(
     identity_rules_round_trip_per_workspace,
     definitions_keep_every_version_per_workspace,
     privacy_requests_suppressions_and_deletions,
+    sources_keep_their_tracking_plan_mode,
+    plan_violations_add_up_per_day_and_key,
 );
 
 #[test]
@@ -74,6 +76,42 @@ fn the_log_survives_reopening() {
     )
     .unwrap();
     assert_eq!(again.positions, vec![None], "dedup spans restarts");
+}
+
+#[test]
+fn migration_6_gives_existing_sources_the_allow_mode() {
+    let d = dir("migrate6");
+    let store = open(&d);
+    workspace(&store, "w");
+    let src = crate::Source {
+        id: "src_old".into(),
+        workspace_id: "w".into(),
+        name: "Old".into(),
+        write_key: "wk_old".into(),
+        enabled: true,
+        tracking_plan_mode: tessera_core::privacy::plan::Mode::Block,
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.create_source(&src).unwrap();
+    drop(store);
+    // Back to what schema 5 looked like, with the source in it.
+    let conn = rusqlite::Connection::open(d.0.join("tessera.db")).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE sources DROP COLUMN tracking_plan_mode; DROP TABLE plan_violations;
+         PRAGMA user_version = 5;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = open(&d);
+    assert_eq!(
+        store.get_source("w", "src_old").unwrap(),
+        Some(crate::Source {
+            tracking_plan_mode: tessera_core::privacy::plan::Mode::Allow,
+            ..src
+        })
+    );
+    assert!(store.violation_counts("w", 0, 100_000).unwrap().is_empty());
 }
 
 #[test]

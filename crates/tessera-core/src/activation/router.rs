@@ -10,6 +10,7 @@ use super::destination::Destination;
 use super::signature::hex;
 use super::template::Template;
 use super::{AudienceView, EventView, OutboxRecord, ProfileLookup, RecordKind};
+use crate::identity::CONSENT_PREFIX;
 use crate::time::{format_iso8601, Millis};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -90,7 +91,7 @@ impl Router {
             if !filters_match(d, ev, view) {
                 continue;
             }
-            if !consent_granted(&d.consent, ev.message) {
+            if !consent_granted(&d.consent, Some(ev.message), ev.profile, view) {
                 skipped.push((d.id.clone(), SKIP_CONSENT));
                 continue;
             }
@@ -121,6 +122,7 @@ impl Router {
         change: &AudienceView<'_>,
         view: &dyn ProfileLookup,
         out: &mut Vec<OutboxRecord>,
+        skipped: &mut Vec<(String, &'static str)>,
     ) {
         let Some(targets) = self.syncing.get(change.audience) else {
             return;
@@ -128,6 +130,10 @@ impl Router {
         let user_id = view.user_id(change.profile);
         for &i in targets {
             let d = &self.dests[i];
+            if !consent_granted(&d.consent, None, Some(change.profile), view) {
+                skipped.push((d.id.clone(), SKIP_CONSENT));
+                continue;
+            }
             let key = audience_key(
                 &d.id,
                 change.audience,
@@ -228,11 +234,9 @@ impl Router {
             skipped.push((destination.to_owned(), SKIP_UNKNOWN_DESTINATION));
             return None;
         };
-        if let Some(trigger) = context.get("trigger").filter(|t| t.is_object()) {
-            if !consent_granted(&d.consent, trigger) {
-                skipped.push((d.id.clone(), SKIP_CONSENT));
-                return None;
-            }
+        if !journey_consent(&d.consent, context) {
+            skipped.push((d.id.clone(), SKIP_CONSENT));
+            return None;
         }
         let payload = match template {
             None => context.to_string(),
@@ -299,16 +303,38 @@ fn filters_match(d: &Destination, ev: &EventView<'_>, view: &dyn ProfileLookup) 
     true
 }
 
-/// Every required category must be explicitly `true` in the message's
-/// `context.consent.categoryPreferences`: no answer is not consent.
-fn consent_granted(required: &[String], message: &Value) -> bool {
+/// Every required category must be granted: explicitly `true` in the message's
+/// `context.consent.categoryPreferences`, or, where the message says nothing of it, in the
+/// profile's consent (as of its last word on it). No answer is not consent, and a message's
+/// `false` wins over an older `true`.
+pub fn consent_granted(
+    required: &[String],
+    message: Option<&Value>,
+    profile: Option<i64>,
+    view: &dyn ProfileLookup,
+) -> bool {
     if required.is_empty() {
         return true;
     }
-    let prefs = message.pointer("/context/consent/categoryPreferences");
-    required
-        .iter()
-        .all(|c| prefs.and_then(|p| p.get(c)) == Some(&Value::Bool(true)))
+    let prefs = message.and_then(|m| m.pointer("/context/consent/categoryPreferences"));
+    required.iter().all(|c| match prefs.and_then(|p| p.get(c)) {
+        Some(v) => v == &Value::Bool(true),
+        None => profile.is_some_and(|p| view.consent(p, c) == Some(true)),
+    })
+}
+
+/// Consent for a journey's message: as the triggering message says, else as the profile's
+/// consent traits in the context say.
+fn journey_consent(required: &[String], context: &Value) -> bool {
+    let trigger = context.get("trigger").filter(|t| t.is_object());
+    let traits = context.pointer("/profile/traits");
+    let prefs = trigger.and_then(|t| t.pointer("/context/consent/categoryPreferences"));
+    required.iter().all(|c| match prefs.and_then(|p| p.get(c)) {
+        Some(v) => v == &Value::Bool(true),
+        None => traits
+            .and_then(|t| t.get(format!("{CONSENT_PREFIX}{c}")))
+            .is_some_and(|v| v == &Value::Bool(true)),
+    })
 }
 
 /// The stored message with `context.tessera.profileId`. A client-sent `context.tessera` is

@@ -242,6 +242,16 @@ impl Engine {
             if !is_group {
                 self.apply_profile_traits(slot, &f.traits, f, source);
             }
+            if !f.consent.is_empty() {
+                // Consent per category is kept as `consent.<category>` traits: last write wins
+                // by event time like any trait, and the history is the consent's history.
+                let consent: RawTraits<'_> = f
+                    .consent
+                    .iter()
+                    .map(|(k, v)| (Cow::Owned(format!("{CONSENT_PREFIX}{k}")), *v))
+                    .collect();
+                self.apply_profile_traits(slot, &consent, f, source);
+            }
             let p = &mut self.profiles[slot as usize];
             p.updated_at = p.updated_at.max(f.timestamp);
             // Late events (offline phones, imports) can be older than the profile.
@@ -685,6 +695,9 @@ impl Engine {
         }
     }
 }
+
+/// The prefix of the traits that hold a profile's consent per category.
+pub const CONSENT_PREFIX: &str = "consent.";
 
 /// Last write wins by event time (a tie goes to the later event in the log). Returns
 /// `Some(true)` when the write belongs in the trait's history (it changed the value, or it is

@@ -34,6 +34,42 @@ pub struct EventFacts<'a> {
     pub event: Option<Cow<'a, str>>,
     /// The call's `properties`, unparsed.
     pub properties: Option<&'a RawValue>,
+    /// `context.consent.categoryPreferences` (category → granted), as Segment's consent
+    /// management sends it: the person's consent as of this event.
+    pub consent: RawTraits<'a>,
+}
+
+/// Where consent is in a message; read only from bodies that mention it.
+#[derive(Deserialize)]
+struct ConsentBody<'a> {
+    #[serde(borrow, default)]
+    context: Option<ConsentContext<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ConsentContext<'a> {
+    #[serde(borrow, default)]
+    consent: Option<ConsentBlock<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ConsentBlock<'a> {
+    #[serde(rename = "categoryPreferences", borrow, default)]
+    category_preferences: Option<RawTraits<'a>>,
+}
+
+/// The consent preferences of a body: booleans only (anything else is not a decision).
+fn consent_of(body: &str) -> RawTraits<'_> {
+    // Most events carry none: a substring test spares them a second parse.
+    if !body.contains("\"categoryPreferences\"") {
+        return RawTraits::new();
+    }
+    let mut prefs = serde_json::from_str::<ConsentBody<'_>>(body)
+        .ok()
+        .and_then(|b| b.context?.consent?.category_preferences)
+        .unwrap_or_default();
+    prefs.retain(|k, v| !k.is_empty() && matches!(v.get().trim(), "true" | "false"));
+    prefs
 }
 
 /// A stored message as far as identity needs it. Ids are read as raw JSON (a number or a
@@ -195,7 +231,9 @@ impl<'a> EventFacts<'a> {
                 None => Default::default(),
             };
             let traits = b.traits.unwrap_or_default();
-            return Ok(facts.with(traits, context_traits, external_ids, device));
+            let mut facts = facts.with(traits, context_traits, external_ids, device);
+            facts.consent = consent_of(body);
+            return Ok(facts);
         }
         let b: LenientBody<'a> = serde_json::from_str(body).map_err(|e| FactsError {
             position,
@@ -212,7 +250,9 @@ impl<'a> EventFacts<'a> {
             None => Default::default(),
         };
         let traits = object_of(b.traits).unwrap_or_default();
-        Ok(facts.with(traits, context_traits, external_ids, device))
+        let mut facts = facts.with(traits, context_traits, external_ids, device);
+        facts.consent = consent_of(body);
+        Ok(facts)
     }
 
     /// A trait of the person by dotted path: `traits` first, then `context.traits`. Only

@@ -160,6 +160,17 @@ impl Engine {
         })
     }
 
+    /// One trait of a profile (or of the one that absorbed it), as JSON text.
+    pub fn trait_of(&self, key: i64, name: &str) -> Option<&str> {
+        let slot = self.live(*self.profile_slots.get(&key)?);
+        let k = self.strings.get(name)?;
+        self.profiles[slot as usize]
+            .traits
+            .iter()
+            .find(|t| t.key == k)
+            .map(|t| &*t.value)
+    }
+
     fn trait_views(&self, traits: &[TraitValue]) -> Vec<TraitView> {
         let mut out: Vec<TraitView> = traits
             .iter()

@@ -19,6 +19,7 @@ use tessera_core::activation::retry::{classify, Verdict, MIN_BACKOFF_MS};
 use tessera_core::activation::router::{batch_idempotency_key, segment_batch_body, webhook_body};
 use tessera_core::activation::signature::{sign, IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
 use tessera_core::activation::{AttemptOutcome, DeliveryAttempt};
+use tessera_core::identity::CONSENT_PREFIX;
 
 /// How long an idle lane sleeps before looking again (it is woken at once by new records).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -103,6 +104,7 @@ async fn send(
         }
         !gone
     });
+    skip_revoked(q, dest, &mut batch);
     if batch.is_empty() {
         return None;
     }
@@ -201,7 +203,7 @@ async fn send(
             }
             None
         }
-        AttemptOutcome::Dead => {
+        AttemptOutcome::Dead | AttemptOutcome::Skipped => {
             let what = error.unwrap_or_default();
             tracing::warn!(destination = %q.id, records = batch.len(), status, reason = %what, "records moved to the dead-letter queue");
             q.record_failure(what, now, batch.len());
@@ -219,6 +221,52 @@ async fn send(
             Some((Instant::now() + delay, batch))
         }
     }
+}
+
+/// Leaves out records whose profile no longer consents to what the destination requires (a
+/// revocation after the record was decided): they are recorded as skipped, never sent.
+fn skip_revoked(q: &DestQueue, dest: &Destination, batch: &mut Vec<Item>) {
+    if dest.consent.is_empty() {
+        return;
+    }
+    let revoked: Vec<usize> = {
+        let engine = q.ws.engine.read().expect("engine poisoned");
+        batch
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| {
+                i.profile.is_some_and(|p| {
+                    dest.consent.iter().any(|c| {
+                        let name = format!("{CONSENT_PREFIX}{c}");
+                        engine.trait_of(p, &name) != Some("true")
+                    })
+                })
+            })
+            .map(|(n, _)| n)
+            .collect()
+    };
+    if revoked.is_empty() {
+        return;
+    }
+    let now = now_millis();
+    let mut rows = Vec::new();
+    for n in revoked.into_iter().rev() {
+        let i = batch.remove(n);
+        rows.push(DeliveryAttempt {
+            destination: q.id.clone(),
+            key: i.key.clone(),
+            attempt: i.attempts + 1,
+            at: now,
+            status: None,
+            outcome: AttemptOutcome::Skipped,
+            latency_ms: 0,
+            response: String::new(),
+            error: Some("consent revoked before delivery".into()),
+        });
+        q.finish(&i.key);
+    }
+    q.record_skipped(rows.len());
+    q.ws.record_attempts(rows);
 }
 
 /// The headers of a request: the signature over the exact body, the idempotency key, the

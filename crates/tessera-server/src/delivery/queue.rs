@@ -50,6 +50,8 @@ pub struct Health {
     pub delivered: u64,
     pub failed_attempts: u64,
     pub dead: u64,
+    /// Records not sent because consent was revoked before they left.
+    pub skipped_revoked: u64,
     pub last_success_at: Option<Millis>,
     pub last_error: Option<String>,
     pub last_error_at: Option<Millis>,
@@ -321,6 +323,14 @@ impl DestQueue {
         for i in items {
             push_sample(&mut f.delays, (now - i.at).max(0) as u64);
         }
+    }
+
+    pub fn record_skipped(&self, n: usize) {
+        self.figures
+            .lock()
+            .expect("figures poisoned")
+            .health
+            .skipped_revoked += n as u64;
     }
 
     pub fn record_failure(&self, error: String, now: Millis, dead: usize) {

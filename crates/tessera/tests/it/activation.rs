@@ -295,6 +295,7 @@ fn the_tests_hmac_matches_rfc_4231() {
 }
 
 mod audience_sync;
+mod consent;
 mod crash;
 mod dead_letters;
 mod errors;

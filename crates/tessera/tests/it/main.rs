@@ -6,6 +6,7 @@ mod admin;
 mod audiences;
 mod crash;
 mod debugger;
+mod governance;
 mod hostile;
 mod import;
 mod privacy;

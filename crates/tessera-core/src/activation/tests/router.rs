@@ -11,10 +11,11 @@ struct Profiles;
 impl ProfileLookup for Profiles {
     fn traits(&self, profile: i64) -> Map<String, Value> {
         match profile {
-            1 => json!({"email": "a@example.com", "plan": "pro"})
-                .as_object()
-                .unwrap()
-                .clone(),
+            1 => json!({"email": "a@example.com", "plan": "pro", "consent.marketing": true,
+                        "consent.ads": false})
+            .as_object()
+            .unwrap()
+            .clone(),
             _ => Map::new(),
         }
     }
@@ -204,9 +205,10 @@ fn consent_is_required_per_destination() {
         ),
         (json!({}), vec!["open"], vec!["mkt", "both"]),
     ];
+    // Profile 2 never answered: only the event's own answer counts.
     for (prefs, sent, skipped_ids) in cases {
         let msg = message(prefs.clone());
-        let (out, skipped) = route(&router, &event(&msg, Some(1)));
+        let (out, skipped) = route(&router, &event(&msg, Some(2)));
         assert_eq!(
             out.iter()
                 .map(|r| r.destination.as_str())
@@ -222,7 +224,7 @@ fn consent_is_required_per_destination() {
         assert_eq!(skipped, want, "{prefs}");
     }
     let no_context = json!({"type": "track", "event": "X"});
-    let (out, skipped) = route(&router, &event(&no_context, Some(1)));
+    let (out, skipped) = route(&router, &event(&no_context, Some(2)));
     assert_eq!(out.len(), 1);
     assert_eq!(skipped.len(), 2);
 }
@@ -292,8 +294,8 @@ fn audience_changes_become_track_messages() {
         dest("fwd", json!({})),
     ]);
     let mut out = Vec::new();
-    router.route_audience(&change(true, 1), &Profiles, &mut out);
-    router.route_audience(&change(false, 2), &Profiles, &mut out);
+    router.route_audience(&change(true, 1), &Profiles, &mut out, &mut Vec::new());
+    router.route_audience(&change(false, 2), &Profiles, &mut out, &mut Vec::new());
     assert_eq!(out.len(), 2);
     let (a, b) = (&out[0], &out[1]);
     assert_eq!(a.key, "s1:a:aud_vip:1:in:1714566600123");
@@ -323,6 +325,7 @@ fn audience_changes_become_track_messages() {
         },
         &Profiles,
         &mut none,
+        &mut Vec::new(),
     );
     assert!(none.is_empty());
 }
@@ -371,6 +374,7 @@ fn backfills_have_their_own_keys() {
         },
         &Profiles,
         &mut live,
+        &mut Vec::new(),
     );
     assert_ne!(live[0].key, out[0].key);
 }
@@ -431,19 +435,18 @@ fn journey_records() {
         ("open".into(), "template"),
     ];
     assert_eq!(skipped, want);
-    // Without a trigger message there is nothing to check consent against.
-    assert!(router
-        .journey_record(
-            "j",
-            "k",
-            1,
-            None,
-            &json!({"profile": {}}),
-            9,
-            10,
-            &mut skipped
-        )
-        .is_some());
+    // Without a trigger message, the profile's consent decides; no answer is not consent.
+    let granted = json!({"profile": {"traits": {"consent.marketing": true}}});
+    let silent = json!({"profile": {"traits": {}}});
+    let journey = |ctx: &Value, skipped: &mut Vec<(String, &'static str)>| {
+        router.journey_record("j", "k", 1, None, ctx, 9, 10, skipped)
+    };
+    assert!(journey(&granted, &mut skipped).is_some());
+    assert!(journey(&silent, &mut skipped).is_none());
+    // The trigger's own answer wins over the profile's.
+    let revoked = json!({"profile": {"traits": {"consent.marketing": true}},
+                         "trigger": {"context": {"consent": {"categoryPreferences": {"marketing": false}}}}});
+    assert!(journey(&revoked, &mut skipped).is_none());
 }
 
 #[test]
@@ -458,7 +461,7 @@ fn routing_is_deterministic() {
     let msg = message(json!({}));
     let once = || {
         let (mut out, _) = route(&router, &event(&msg, Some(1)));
-        router.route_audience(&change(true, 1), &Profiles, &mut out);
+        router.route_audience(&change(true, 1), &Profiles, &mut out, &mut Vec::new());
         out
     };
     assert_eq!(once(), once());
@@ -500,4 +503,58 @@ fn batch_idempotency_keys() {
     assert_eq!(k.len(), 6 + 32);
     assert_eq!(k, batch_idempotency_key(&["d:e:1", "d:e:2"]));
     assert_ne!(k, batch_idempotency_key(&["d:e:2", "d:e:1"]));
+}
+
+#[test]
+fn the_profiles_consent_counts_where_the_event_says_nothing() {
+    let router = Router::new(vec![
+        dest("mkt", json!({"consent": ["marketing"]})),
+        dest("ads", json!({"consent": ["ads"]})),
+    ]);
+    let silent = json!({"type": "track", "event": "Viewed", "userId": "u1", "messageId": "m"});
+    let route = |msg: &Value, profile: Option<i64>| {
+        let mut out = Vec::new();
+        let mut skipped = Vec::new();
+        let ev = EventView {
+            position: 7,
+            kind: "track",
+            name: Some("Viewed"),
+            timestamp: 1,
+            received_at: 1,
+            message: msg,
+            profile,
+        };
+        router.route_event(&ev, &Profiles, &mut out, &mut skipped);
+        let mut to: Vec<String> = out.into_iter().map(|r| r.destination).collect();
+        to.sort();
+        (to, skipped.len())
+    };
+    // Profile 1 granted marketing and refused ads.
+    assert_eq!(route(&silent, Some(1)), (vec!["mkt".to_string()], 1));
+    // A profile that never answered consents to nothing; nor does an event without profile.
+    assert_eq!(route(&silent, Some(2)), (vec![], 2));
+    assert_eq!(route(&silent, None), (vec![], 2));
+    // The event's own answer wins over the profile's.
+    let refused = message(json!({"marketing": false, "ads": true}));
+    assert_eq!(route(&refused, Some(1)), (vec!["ads".to_string()], 1));
+    // Audience sync follows the profile's consent.
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    let sync = Router::new(vec![dest(
+        "sync",
+        json!({"consent": ["marketing"], "sync_audiences": ["aud_1"]}),
+    )]);
+    let change = |profile| AudienceView {
+        audience: "aud_1",
+        name: "A",
+        profile,
+        entered: true,
+        at: 5,
+        position: 3,
+        reason: "event",
+    };
+    sync.route_audience(&change(1), &Profiles, &mut out, &mut skipped);
+    sync.route_audience(&change(2), &Profiles, &mut out, &mut skipped);
+    assert_eq!(out.len(), 1);
+    assert_eq!(skipped, vec![("sync".to_string(), "consent")]);
 }
