@@ -6,8 +6,10 @@
 //! Messages describe what was wrong by type and by the plan's own bounds, never by quoting the
 //! value: a violation is stored and shown in the debugger, and values may be personal data.
 
+// Numbers compare exactly and `1` equals `1.0`, as in destination filters.
 use super::schema::{Node, Schema};
 use super::Violation;
+pub(crate) use crate::activation::condition::{json_eq, num_cmp as number_cmp};
 use serde_json::{Map, Number, Value};
 use std::cmp::Ordering;
 use std::fmt::Write;
@@ -282,62 +284,5 @@ fn type_name(v: &Value) -> &'static str {
         Value::Number(_) => "number",
         Value::Bool(_) => "boolean",
         Value::Null => "null",
-    }
-}
-
-/// JSON Schema equality: numbers by value (`1` equals `1.0`, which `Value`'s own `==` denies),
-/// arrays element-wise, objects key by key. Recurses only as deep as both sides agree, and
-/// the plan's side is bounded when the plan is read.
-pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => number_cmp(x, y) == Ordering::Equal,
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, p)| y.get(k).is_some_and(|q| json_eq(p, q)))
-        }
-        _ => a == b,
-    }
-}
-
-/// Compares two JSON numbers exactly: integers as integers (an `f64` would round those above
-/// 2^53), an integer and a float without rounding either.
-pub(crate) fn number_cmp(a: &Number, b: &Number) -> Ordering {
-    match (int_of(a), int_of(b)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        (Some(x), None) => int_float_cmp(x, float_of(b)),
-        (None, Some(y)) => int_float_cmp(y, float_of(a)).reverse(),
-        (None, None) => float_of(a)
-            .partial_cmp(&float_of(b))
-            .unwrap_or(Ordering::Equal),
-    }
-}
-
-fn int_of(n: &Number) -> Option<i128> {
-    n.as_i64()
-        .map(i128::from)
-        .or_else(|| n.as_u64().map(i128::from))
-}
-
-fn float_of(n: &Number) -> f64 {
-    // Always `Some` for a float without serde_json's arbitrary_precision; NaN compares equal
-    // to everything below rather than panicking if that ever changes.
-    n.as_f64().unwrap_or(f64::NAN)
-}
-
-/// `i` against `f`: compare `i` with the floor of `f`, then let the fraction break a tie. The
-/// `as` cast saturates, and `i` (from an i64 or u64) never reaches i128's bounds, so a huge
-/// `f` still orders correctly.
-fn int_float_cmp(i: i128, f: f64) -> Ordering {
-    if f.is_nan() {
-        return Ordering::Equal;
-    }
-    let floor = f.floor();
-    match i.cmp(&(floor as i128)) {
-        Ordering::Equal if f > floor => Ordering::Less,
-        o => o,
     }
 }
