@@ -135,6 +135,57 @@ impl Delivery {
         }
     }
 
+    /// Tells a webhook destination that a person was deleted (`body` names them): a signed
+    /// request with the idempotency key `key`, tried up to five times over about fifteen
+    /// seconds. Nothing of it is stored: a deletion request that did not finish is carried out
+    /// again after a restart, notifications included. Answers the final status or error.
+    pub fn notify_deletion(
+        &self,
+        dest: &Destination,
+        key: &str,
+        body: &str,
+    ) -> Result<u16, String> {
+        use tessera_core::activation::retry::{classify, Verdict};
+        let endpoint = http::Endpoint::of(dest)?;
+        let method = match &dest.transport {
+            tessera_core::activation::destination::Transport::Webhook { method, .. } => {
+                axum::http::Method::from_bytes(method.as_str().as_bytes())
+                    .unwrap_or(axum::http::Method::POST)
+            }
+            _ => return Err("deletion notices go to webhook destinations only".into()),
+        };
+        let timeout = std::time::Duration::from_millis(dest.timeout_ms);
+        self.runtime().block_on(async {
+            let mut conn = http::Connection::default();
+            let mut last = Err("not tried".to_string());
+            for attempt in 0..5u32 {
+                if attempt > 0 {
+                    let wait = 500u64 << (attempt - 1);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                let now = crate::state::now_millis();
+                let headers = lane::headers(dest, &[key], body.as_bytes(), now);
+                let sent = conn
+                    .send(
+                        &endpoint,
+                        &method,
+                        &headers,
+                        bytes::Bytes::from(body.to_string()),
+                        timeout,
+                    )
+                    .await;
+                let status = sent.as_ref().ok().map(|a| a.status);
+                let retry = sent.as_ref().ok().and_then(|a| a.retry_after.clone());
+                last = sent.map(|a| a.status);
+                match classify(status, retry.as_deref(), now) {
+                    Verdict::Delivered | Verdict::Permanent => break,
+                    Verdict::Retry { .. } => continue,
+                }
+            }
+            last
+        })
+    }
+
     /// A destination's delivery figures, if it runs.
     pub fn health(&self, workspace: &str, destination: &str) -> Option<Health> {
         self.queue(workspace, destination).map(|q| q.health())

@@ -191,6 +191,16 @@ fn delete(
         let Some(live) = live else {
             return Ok(json!({"profiles_deleted": 0, "events_deleted": 0}));
         };
+        let identifiers: Vec<Value> = {
+            let engine = state.engine.read().expect("engine poisoned");
+            engine
+                .profile(live)
+                .map(|p| p.identifiers)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| json!({"type": i.kind, "value": i.value}))
+                .collect()
+        };
         let db = state.db();
         let mut keys = vec![live];
         keys.extend(db.absorbed_into(live).map_err(|e| e.to_string())?);
@@ -205,15 +215,51 @@ fn delete(
             .forget(ws, keys.clone())
             .map_err(|e| e.to_string())?;
         rx.recv().map_err(|_| "the applier stopped".to_string())??;
+        let notices = notify_destinations(st, state, req, identifiers);
         Ok(
             json!({"profiles_deleted": keys.len(), "events_deleted": events,
-                  "identifiers": hashes.len()}),
+                  "identifiers": hashes.len(), "notifications": notices}),
         )
     })();
     st.suppressions
         .release(store, ws, &hashes)
         .map_err(|e| e.to_string())?;
     outcome
+}
+
+/// Tells destinations with a deletion webhook whom to delete; answers what each said.
+fn notify_destinations(
+    st: &SharedState,
+    state: &WorkspaceState,
+    req: &PrivacyRequest,
+    identifiers: Vec<Value>,
+) -> Vec<Value> {
+    let dests: Vec<_> = {
+        let act = state.activation.read().expect("activation poisoned");
+        act.router
+            .destinations()
+            .iter()
+            .filter(|d| d.deletion_webhook)
+            .cloned()
+            .collect()
+    };
+    let body = json!({
+        "type": "delete",
+        "request_id": req.id,
+        "identifiers": identifiers,
+        "timestamp": format_iso8601(now_millis()),
+    })
+    .to_string();
+    dests
+        .iter()
+        .map(|d| {
+            let key = format!("{}:delete:{}", d.id, req.id);
+            match st.appliers.delivery.notify_deletion(d, &key, &body) {
+                Ok(status) => json!({"destination": d.id, "status": status}),
+                Err(e) => json!({"destination": d.id, "error": e}),
+            }
+        })
+        .collect()
 }
 
 /// Everything held about the person: profile, identifiers, traits and their history, events,

@@ -67,6 +67,9 @@ pub struct Destination {
     pub sync_audiences: Vec<String>,
     /// Keep each profile's records in order (one lane per profile).
     pub ordered: bool,
+    /// Told of every completed deletion request (the person's identifiers), so it can delete
+    /// its copy too.
+    pub deletion_webhook: bool,
     /// Parallel requests (lanes).
     pub concurrency: u32,
     pub retry: RetryPolicy,
@@ -255,6 +258,7 @@ impl Destination {
                 "forward_events",
                 "sync_audiences",
                 "ordered",
+                "deletion_webhook",
                 "concurrency",
                 "retry",
             ],
@@ -314,6 +318,7 @@ impl Destination {
             forward_events,
             sync_audiences,
             ordered: opt_bool(m, "ordered")?,
+            deletion_webhook: opt_bool(m, "deletion_webhook")?,
             concurrency,
             retry: match m.get("retry") {
                 None => RetryPolicy::default(),
@@ -368,6 +373,7 @@ impl Destination {
             "forward_events": self.forward_events,
             "sync_audiences": self.sync_audiences,
             "ordered": self.ordered,
+            "deletion_webhook": self.deletion_webhook,
             "concurrency": self.concurrency,
             "retry": self.retry.to_json(),
         });

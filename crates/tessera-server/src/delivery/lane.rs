@@ -271,7 +271,7 @@ fn skip_revoked(q: &DestQueue, dest: &Destination, batch: &mut Vec<Item>) {
 
 /// The headers of a request: the signature over the exact body, the idempotency key, the
 /// destination's own headers, and Segment's Basic auth.
-fn headers(
+pub(super) fn headers(
     dest: &Destination,
     keys: &[&str],
     body: &[u8],

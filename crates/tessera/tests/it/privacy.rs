@@ -94,6 +94,17 @@ fn a_deletion_by_email_leaves_nothing_of_the_person_in_the_database_files() {
     );
     assert_eq!(dst.status, 201, "{}", dst.text());
     let dst_id = dst.json()["id"].as_str().unwrap().to_string();
+    // A tool that keeps its own copy of people asks to be told of deletions.
+    let deletions = tessera::receiver::Receiver::start();
+    let notified = s.admin(
+        "POST",
+        "/api/v1/destinations",
+        &json!({"name": "warehouse", "type": "webhook", "config": {"url": deletions.url("/forget")},
+                "forward_events": false, "deletion_webhook": true})
+        .to_string(),
+    );
+    assert_eq!(notified.status, 201, "{}", notified.text());
+    let notified_id = notified.json()["id"].as_str().unwrap().to_string();
     let jr = s.admin(
         "POST",
         "/api/v1/journeys",
@@ -153,6 +164,32 @@ fn a_deletion_by_email_leaves_nothing_of_the_person_in_the_database_files() {
     let done = request(&s, "delete", "email:erase.me.4711@example.org");
     assert_eq!(done["result"]["profiles_deleted"], 1, "{done}");
     assert_eq!(done["result"]["events_deleted"], 3, "{done}");
+    // The deletion webhook was told whom to delete (signed, with a stable key).
+    assert_eq!(
+        done["result"]["notifications"],
+        json!([{"destination": notified_id, "status": 200}]),
+        "{done}"
+    );
+    let notice = &deletions.received()[0];
+    assert_eq!(notice.path, "/forget");
+    assert!(notice.header("tessera-signature").is_some());
+    assert_eq!(
+        notice.header("idempotency-key").map(str::to_string),
+        Some(format!(
+            "{notified_id}:delete:{}",
+            done["id"].as_str().unwrap()
+        ))
+    );
+    let body = notice.json();
+    assert_eq!(body["type"], "delete");
+    let values: Vec<&str> = body["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert!(values.contains(&"erase.me.4711@example.org"), "{body}");
+    assert!(values.contains(&"erase-me-4711"), "{body}");
     assert_eq!(
         done["identifier"], "email:e***@example.org",
         "only a hint of the identifier is kept: {done}"

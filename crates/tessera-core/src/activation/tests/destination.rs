@@ -159,6 +159,7 @@ fn canonical_form_is_explicit_and_private_fields_stay_out() {
             "config": {"url": "https://example.com/hook", "method": "POST", "headers": {}, "timeout_ms": 10000},
             "filters": {}, "batching": {"size": 1, "wait_ms": 0}, "consent": [], "paused": false,
             "forward_events": true, "sync_audiences": [], "ordered": false, "concurrency": 4,
+            "deletion_webhook": false,
             "retry": {"window": "1d", "base_ms": 500, "max_ms": 60000}
         })
     );
