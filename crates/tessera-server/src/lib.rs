@@ -30,6 +30,7 @@ pub mod privacy_api;
 mod privacy_requests;
 pub mod profiles_api;
 pub mod restore;
+pub mod retention;
 pub mod segments;
 pub mod state;
 mod state_writer;
@@ -214,6 +215,10 @@ pub fn router(state: SharedState) -> Router {
             get(privacy_api::list).post(privacy_api::create),
         )
         .route("/api/v1/privacy/requests/{id}", get(privacy_api::get))
+        .route(
+            "/api/v1/privacy/retention",
+            get(retention::get).put(retention::put),
+        )
         .route("/api/v1/openapi.json", get(openapi));
     let profiles = Router::new()
         .route("/v1/profiles/{ident}", get(profiles_api::get_profile))

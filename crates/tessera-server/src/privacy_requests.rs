@@ -142,7 +142,7 @@ fn person_hashes(
 }
 
 /// Waits until what the log holds now is applied and in the state file.
-fn caught_up(st: &SharedState, state: &WorkspaceState) -> Result<(), String> {
+pub(crate) fn caught_up(st: &SharedState, state: &WorkspaceState) -> Result<(), String> {
     let head = st.store.last_position().map_err(|e| e.to_string())?;
     let deadline = Instant::now() + CATCH_UP;
     loop {

@@ -23,6 +23,8 @@ pub struct AppState {
     pub default_workspace: String,
     /// Identifiers whose events are dropped at ingest (data-subject requests).
     pub suppressions: crate::suppression::Suppressions,
+    /// The last retention purge of each workspace.
+    pub purges: crate::retention::Purges,
     /// Tracking plans and PII policies applied at ingest, and the violations they found.
     pub governance: crate::governance::Governance,
     write_keys: RwLock<HashMap<String, (Instant, Option<Source>)>>,
@@ -43,6 +45,7 @@ impl AppState {
             appliers,
             default_workspace,
             suppressions: Default::default(),
+            purges: Default::default(),
             governance: Default::default(),
             write_keys: RwLock::new(HashMap::new()),
         }

@@ -245,6 +245,15 @@ impl ProfileDb {
         copied
     }
 
+    /// Removes audience entries and exits, and size samples, from before `cutoff` (retention:
+    /// the events behind them are gone).
+    pub fn purge_audience_history(&self, cutoff: Millis) -> Result<usize, StoreError> {
+        let c = self.writer.lock().expect("profile writer poisoned");
+        let n = c.execute("DELETE FROM audience_events WHERE at < ?1", [cutoff])?;
+        c.execute("DELETE FROM audience_sizes WHERE at < ?1", [cutoff])?;
+        Ok(n)
+    }
+
     /// Every audience's members by profile key, by audience id.
     pub fn all_memberships(
         &self,

@@ -112,3 +112,18 @@ pub(crate) fn events_at(
     }
     Ok(out)
 }
+
+/// Positions of a workspace's events whose event time is before `cutoff` (retention).
+pub(crate) fn positions_before(
+    c: &Connection,
+    workspace_id: &str,
+    cutoff: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT position FROM events WHERE workspace_id = ?1 AND timestamp < ?2 ORDER BY position",
+    )?;
+    let rows = st
+        .query_map(rusqlite::params![workspace_id, cutoff], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

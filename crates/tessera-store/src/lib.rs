@@ -269,6 +269,8 @@ pub trait Store: Send + Sync + 'static {
     fn suppressions(&self, workspace_id: &str) -> Result<Vec<String>, StoreError>;
     /// The workspace's secret salt for hashing identifiers, `fresh` when it has none yet.
     fn workspace_salt(&self, workspace_id: &str, fresh: &str) -> Result<String, StoreError>;
+    /// Positions of a workspace's events with an event time before `cutoff` (retention).
+    fn positions_before(&self, workspace_id: &str, cutoff: Millis) -> Result<Vec<i64>, StoreError>;
     /// Deletes events from the log for good: their pages are overwritten and the WAL emptied.
     fn delete_events(&self, workspace_id: &str, positions: &[i64]) -> Result<usize, StoreError>;
 

@@ -320,6 +320,10 @@ impl Store for SqliteStore {
     fn workspace_salt(&self, workspace_id: &str, fresh: &str) -> Result<String, StoreError> {
         self.admin(|c| privacy_db::salt(c, workspace_id, fresh))
     }
+    fn positions_before(&self, workspace_id: &str, cutoff: Millis) -> Result<Vec<i64>, StoreError> {
+        self.readers
+            .with(|c| events::positions_before(c, workspace_id, cutoff))
+    }
     fn delete_events(&self, workspace_id: &str, positions: &[i64]) -> Result<usize, StoreError> {
         self.admin(|c| privacy_db::delete_events(c, workspace_id, positions))
     }

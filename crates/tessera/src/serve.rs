@@ -101,6 +101,8 @@ pub fn run(settings: ServeSettings) -> Result<(), ServeError> {
             tessera_server::app_state(store, metrics, appliers, DEFAULT_WORKSPACE.to_string());
         // Data-subject requests a stopped process left unfinished are carried out now.
         tessera_server::privacy_api::resume_unfinished(&state);
+        // Retention purges: now, then every hour.
+        tessera_server::retention::start(state.clone());
         tessera_server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("tessera stopped; every acknowledged event is on disk");
         Ok(())

@@ -389,3 +389,109 @@ fn an_export_holds_everything_about_the_person_and_bad_requests_are_refused() {
     let r = s.admin("GET", "/api/v1/privacy/requests/dsr_unknown", "");
     expect_error(&r, 404, "not_found");
 }
+
+fn days_ago(days: i64) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - days * 24 * 3600 * 1000;
+    tessera_core::time::format_iso8601(ms)
+}
+
+/// Stores retention settings and waits for the purge they start.
+fn retain(s: &Server, settings: Value) -> Value {
+    let before = ok(s, "/api/v1/privacy/retention")["last_purge"]["at"].clone();
+    let r = s.admin("PUT", "/api/v1/privacy/retention", &settings.to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let done = wait_within(s, "/api/v1/privacy/retention", PATIENCE, |v| {
+        v["last_purge"]["at"] != before && !v["last_purge"].is_null()
+    });
+    assert_eq!(done["last_purge"]["status"], "done", "{done}");
+    done
+}
+
+#[test]
+fn retention_purges_old_events_and_inactive_profiles_from_the_log_and_the_profiles() {
+    let (_d, s, key) = fresh("privacy-retention");
+    identify(
+        &s,
+        &key,
+        json!({"userId": "old-1", "messageId": "old-identify", "timestamp": days_ago(10),
+               "traits": {"plan": "ancient"}}),
+    );
+    track(
+        &s,
+        &key,
+        json!({"userId": "old-1", "event": "Ping", "messageId": "old-track", "timestamp": days_ago(9)}),
+    );
+    identify(
+        &s,
+        &key,
+        json!({"userId": "mixed", "messageId": "mixed-old", "timestamp": days_ago(10),
+               "traits": {"old_trait": "x"}}),
+    );
+    identify(
+        &s,
+        &key,
+        json!({"userId": "mixed", "messageId": "mixed-new", "traits": {"new_trait": "y"}}),
+    );
+    identify(
+        &s,
+        &key,
+        json!({"userId": "idle", "messageId": "idle-1", "timestamp": days_ago(4),
+               "traits": {"plan": "free"}}),
+    );
+    wait_within(
+        &s,
+        &format!("/v1/profiles/{}", enc("user_id:idle")),
+        PATIENCE,
+        |_| true,
+    );
+
+    let done = retain(&s, json!({"events_days": 5}));
+    assert_eq!(done["events_days"], 5);
+    assert_eq!(done["last_purge"]["result"]["events_deleted"], 3, "{done}");
+    let left: Vec<String> = s
+        .events("")
+        .iter()
+        .map(|e| e["messageId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !left
+            .iter()
+            .any(|m| m.starts_with("old-") || m == "mixed-old"),
+        "{left:?}"
+    );
+    let r = s.admin("GET", &format!("/v1/profiles/{}", enc("user_id:old-1")), "");
+    assert_eq!(r.status, 404, "{}", r.text());
+    let mixed = ok(&s, &format!("/v1/profiles/{}", enc("user_id:mixed")));
+    assert!(mixed["traits"].get("old_trait").is_none(), "{mixed}");
+    assert_eq!(mixed["traits"]["new_trait"], "y", "{mixed}");
+
+    // Profiles idle for 3 days go whole, with their events.
+    let done = retain(
+        &s,
+        json!({"events_days": null, "profiles_inactive_days": 3}),
+    );
+    assert_eq!(
+        done["last_purge"]["result"]["profiles_deleted"], 1,
+        "{done}"
+    );
+    let r = s.admin("GET", &format!("/v1/profiles/{}", enc("user_id:idle")), "");
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(s.events("message_id=idle-1").is_empty());
+    assert_eq!(
+        ok(&s, &format!("/v1/profiles/{}", enc("user_id:mixed")))["traits"]["new_trait"],
+        "y"
+    );
+
+    for bad in [
+        json!({"events_days": 0}),
+        json!({"events_days": "5"}),
+        json!({"keep": 1}),
+    ] {
+        let r = s.admin("PUT", "/api/v1/privacy/retention", &bad.to_string());
+        expect_error(&r, 400, "invalid_field");
+    }
+}
