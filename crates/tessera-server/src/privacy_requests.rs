@@ -207,14 +207,7 @@ fn delete(
         let positions = db
             .timeline(live, None, usize::MAX)
             .map_err(|e| e.to_string())?;
-        let events = store
-            .delete_events(ws, &positions)
-            .map_err(|e| e.to_string())?;
-        let rx = st
-            .appliers
-            .forget(ws, keys.clone())
-            .map_err(|e| e.to_string())?;
-        rx.recv().map_err(|_| "the applier stopped".to_string())??;
+        let events = erase(st, ws, &positions, keys.clone())?;
         let notices = notify_destinations(st, state, req, identifiers);
         Ok(
             json!({"profiles_deleted": keys.len(), "events_deleted": events,
@@ -225,6 +218,24 @@ fn delete(
         .release(store, ws, &hashes)
         .map_err(|e| e.to_string())?;
     outcome
+}
+
+/// Deletes events from the log for good and re-derives the workspace without them and
+/// without anything of the profiles in `forget`; answers how many events were deleted. Used
+/// by deletion requests and retention purges.
+pub(crate) fn erase(
+    st: &SharedState,
+    ws: &str,
+    positions: &[i64],
+    forget: Vec<i64>,
+) -> Result<usize, String> {
+    let deleted = st
+        .store
+        .delete_events(ws, positions)
+        .map_err(|e| e.to_string())?;
+    let rx = st.appliers.forget(ws, forget).map_err(|e| e.to_string())?;
+    rx.recv().map_err(|_| "the applier stopped".to_string())??;
+    Ok(deleted)
 }
 
 /// Tells destinations with a deletion webhook whom to delete; answers what each said.

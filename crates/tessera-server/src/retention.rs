@@ -11,7 +11,7 @@
 use crate::destinations_api::{read_json, WsQuery};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::privacy_requests::caught_up;
+use crate::privacy_requests::{caught_up, erase};
 use crate::profiles_api::readable_state;
 use crate::state::{now_millis, SharedState};
 use axum::extract::State;
@@ -135,15 +135,7 @@ pub fn purge(st: &SharedState, ws: &str, r: Retention) -> Result<Value, String> 
     if positions.is_empty() && forget.is_empty() {
         return Ok(json!({"events_deleted": 0, "profiles_deleted": 0}));
     }
-    let deleted = st
-        .store
-        .delete_events(ws, &positions)
-        .map_err(|e| e.to_string())?;
-    let rx = st
-        .appliers
-        .forget(ws, forget.clone())
-        .map_err(|e| e.to_string())?;
-    rx.recv().map_err(|_| "the applier stopped".to_string())??;
+    let deleted = erase(st, ws, &positions, forget.clone())?;
     if let Some(cutoff) = events_cutoff {
         state
             .db()
