@@ -106,19 +106,7 @@ pub(crate) async fn store_and_apply(
 /// A JSON object body; a `workspace` field in it names the workspace, as for other admin
 /// writes, and is not part of the settings.
 pub(crate) fn read_json(body: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
-    })?;
-    match v {
-        Value::Object(mut map) => {
-            map.remove("workspace");
-            Ok(Value::Object(map))
-        }
-        _ => Err(ApiError::bad_request(
-            "invalid_json",
-            "the body must be a JSON object",
-        )),
-    }
+    crate::extract::json_object(body, &["workspace"])
 }
 
 fn current(st: &SharedState, ws: &str, id: &str) -> Result<(Definition, Destination), ApiError> {

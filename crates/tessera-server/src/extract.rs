@@ -41,3 +41,45 @@ where
         }
     }
 }
+
+/// A JSON object request body, without the `ignored` fields (the workspace, or read-only
+/// fields of an earlier answer sent back); 400 `invalid_json` for anything else.
+pub fn json_object(body: &[u8], ignored: &[&str]) -> Result<serde_json::Value, ApiError> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    match v {
+        serde_json::Value::Object(mut m) => {
+            for k in ignored {
+                m.remove(*k);
+            }
+            Ok(serde_json::Value::Object(m))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_json",
+            "the body must be a JSON object",
+        )),
+    }
+}
+
+/// 400 `invalid_field` naming the first field of `v` that is not `allowed`: a typo must not
+/// silently do nothing.
+pub fn only_fields(v: &serde_json::Value, allowed: &[&str]) -> Result<(), ApiError> {
+    match v
+        .as_object()
+        .and_then(|m| m.keys().find(|k| !allowed.contains(&k.as_str())))
+    {
+        Some(k) => Err(ApiError::bad_request(
+            "invalid_field",
+            format!(
+                "unknown field `{k}`; expected {}",
+                allowed
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}

@@ -56,15 +56,16 @@ const READ_ONLY: [&str; 5] = [
     "workspace",
 ];
 
-/// One of the per-workspace documents this module serves.
-struct Doc {
-    kind: &'static str,
-    id: &'static str,
-    noun: &'static str,
+/// A versioned per-workspace document (the tracking plan, the PII policy, and retention
+/// settings, served elsewhere), stored in `definitions` under a fixed id.
+pub(crate) struct Doc {
+    pub kind: &'static str,
+    pub id: &'static str,
+    pub noun: &'static str,
     /// Its field in a version listing.
-    key: &'static str,
+    pub key: &'static str,
     /// Reads a request body into the canonical form, or says what is wrong with it.
-    canonical: fn(&Value) -> Result<Value, ApiError>,
+    pub canonical: fn(&Value) -> Result<Value, ApiError>,
 }
 
 const PLAN: Doc = Doc {
@@ -112,22 +113,8 @@ fn workspace(
 }
 
 /// A request body: a JSON object, without the answer's read-only fields.
-fn read_body(body: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
-    })?;
-    match v {
-        Value::Object(mut m) => {
-            for k in READ_ONLY {
-                m.remove(k);
-            }
-            Ok(Value::Object(m))
-        }
-        _ => Err(ApiError::bad_request(
-            "invalid_json",
-            "the body must be a JSON object",
-        )),
-    }
+pub(crate) fn read_body(body: &[u8]) -> Result<Value, ApiError> {
+    crate::extract::json_object(body, &READ_ONLY)
 }
 
 /// A stored version as answered: the document with its version and times.
@@ -143,7 +130,11 @@ fn doc_json(d: &Definition) -> Value {
 }
 
 /// The current (not deleted) version of a document.
-fn current(st: &SharedState, ws: &str, doc: &Doc) -> Result<Option<Definition>, ApiError> {
+pub(crate) fn current(
+    st: &SharedState,
+    ws: &str,
+    doc: &Doc,
+) -> Result<Option<Definition>, ApiError> {
     Ok(st
         .store
         .definitions(ws)?
@@ -153,7 +144,7 @@ fn current(st: &SharedState, ws: &str, doc: &Doc) -> Result<Option<Definition>, 
 
 /// Stores the next version of a document (`text` none for a deletion) and drops ingest's
 /// cached rules. `None` when deleting a document that does not exist.
-async fn save(
+pub(crate) async fn save(
     st: &SharedState,
     ws: &str,
     doc: &Doc,

@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
+use tessera_core::privacy::pii::{detect, mask, PiiClass};
 use tessera_core::time::format_iso8601;
 use tessera_store::PrivacyRequest;
 
@@ -24,22 +25,12 @@ const KINDS: [&str; 5] = [
     "export",
 ];
 
-/// Shows an identifier's type and a masked value: enough to recognise the request, not the
-/// person.
+/// Shows an identifier's type and a masked value (as the PII policy masks its class; all but
+/// the last four characters otherwise): enough to recognise the request, not the person.
 fn hint(kind: &str, value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    let shown: String = match value.split_once('@') {
-        Some((local, domain)) => {
-            format!("{}***@{domain}", local.chars().next().unwrap_or('*'))
-        }
-        None if chars.len() > 4 => format!(
-            "{}{}",
-            "*".repeat(chars.len() - 4),
-            chars[chars.len() - 4..].iter().collect::<String>()
-        ),
-        None => "*".repeat(chars.len()),
-    };
-    format!("{kind}:{shown}")
+    // National ids mask as "all but the last four", the right default for any other value.
+    let class = detect(value).unwrap_or(PiiClass::NationalId);
+    format!("{kind}:{}", mask(value, class))
 }
 
 fn request_json(r: &PrivacyRequest) -> Value {
@@ -71,15 +62,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let state = readable_state(&st, &headers, q.workspace.as_deref(), true)?;
     let body = read_json(&body)?;
-    if let Some(k) = body.as_object().and_then(|m| {
-        m.keys()
-            .find(|k| !["type", "identifier"].contains(&k.as_str()))
-    }) {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("unknown field `{k}`; expected `type` and `identifier`"),
-        ));
-    }
+    crate::extract::only_fields(&body, &["type", "identifier"])?;
     let kind = body["type"]
         .as_str()
         .filter(|k| KINDS.contains(k))

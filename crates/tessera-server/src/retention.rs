@@ -8,9 +8,10 @@
 //! `GET/PUT /api/v1/privacy/retention` with `{"events_days": N | null,
 //! "profiles_inactive_days": M | null}`; the answer also shows the last purge.
 
-use crate::destinations_api::{read_json, WsQuery};
+use crate::destinations_api::WsQuery;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::governance_api::{current, read_body, save, Doc};
 use crate::privacy_requests::{caught_up, erase};
 use crate::profiles_api::readable_state;
 use crate::state::{now_millis, SharedState};
@@ -22,9 +23,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use tessera_core::time::format_iso8601;
-use tessera_store::Definition;
 
-const KIND: &str = "retention";
+/// The settings as a versioned workspace document, like the tracking plan.
+const RETENTION: Doc = Doc {
+    kind: "retention",
+    id: "retention",
+    noun: "retention settings",
+    key: "retention",
+    canonical: |v| Ok(Retention::from_json(v)?.to_json()),
+};
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// How often purges run.
 const EVERY: Duration = Duration::from_secs(3600);
@@ -53,15 +60,7 @@ impl Retention {
                     }),
             }
         };
-        if let Some(k) = v.as_object().and_then(|m| {
-            m.keys()
-                .find(|k| !["events_days", "profiles_inactive_days"].contains(&k.as_str()))
-        }) {
-            return Err(ApiError::bad_request(
-                "invalid_field",
-                format!("unknown field `{k}`; expected `events_days` and `profiles_inactive_days`"),
-            ));
-        }
+        crate::extract::only_fields(v, &["events_days", "profiles_inactive_days"])?;
         Ok(Retention {
             events_days: days("events_days")?,
             profiles_inactive_days: days("profiles_inactive_days")?,
@@ -83,10 +82,9 @@ pub struct Purges(Mutex<HashMap<String, Value>>);
 
 /// A workspace's stored settings (off when none).
 pub fn stored(st: &SharedState, ws: &str) -> Retention {
-    st.store
-        .definitions(ws)
+    current(st, ws, &RETENTION)
         .ok()
-        .and_then(|defs| defs.into_iter().find(|d| d.kind == KIND && !d.deleted))
+        .flatten()
         .and_then(|d| serde_json::from_str::<Value>(&d.definition).ok())
         .and_then(|v| Retention::from_json(&v).ok())
         .unwrap_or_default()
@@ -215,25 +213,14 @@ pub async fn put(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let state = readable_state(&st, &headers, q.workspace.as_deref(), true)?;
-    let r = Retention::from_json(&read_json(&body)?)?;
+    let mut body = read_body(&body)?;
+    // An earlier answer sent back carries the last purge, which is not a setting.
+    if let Value::Object(m) = &mut body {
+        m.remove("last_purge");
+    }
+    let r = Retention::from_json(&body)?;
     let ws = state.workspace.clone();
-    let version = st
-        .store
-        .definition_versions(&ws, KIND)?
-        .last()
-        .map_or(1, |d| d.version + 1);
-    let now = now_millis();
-    st.store.save_definition(&Definition {
-        workspace_id: ws.clone(),
-        id: KIND.into(),
-        kind: KIND.into(),
-        name: KIND.into(),
-        version,
-        definition: r.to_json().to_string(),
-        created_at: now,
-        updated_at: now,
-        deleted: false,
-    })?;
+    save(&st, &ws, &RETENTION, Some(r.to_json().to_string())).await?;
     let runner = st.clone();
     let purge_ws = ws.clone();
     tokio::task::spawn_blocking(move || run_and_record(&runner, &purge_ws, r));
